@@ -1,0 +1,289 @@
+//! Configuration: every setting is a CLI flag with an environment variable, and
+//! may also come from a TOML file (`--config` / `PICKET_CONFIG`). Precedence:
+//! flag > environment > file > built-in default.
+
+use crate::telemetry::LogFormat;
+use clap::{ArgMatches, Parser};
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Exit code for bad configuration (`EX_USAGE`).
+pub const EXIT_CONFIG: i32 = 64;
+
+/// Parses `T` from `args`, with defaults taken from the TOML file named by
+/// `--config FILE` or `PICKET_CONFIG`. The file's keys are the long flag names
+/// (`database-url` or `database_url`). Unknown keys are an error, not ignored.
+pub fn parse_with_file<T: Parser>(args: Vec<OsString>) -> Result<T, ConfigError> {
+    let mut cmd = T::command();
+    if let Some(path) = config_path(&args) {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            ConfigError::File(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| ConfigError::File(format!("config file {}: {e}", path.display())))?;
+        for (key, value) in table {
+            let long = key.replace('_', "-");
+            let Some(id) = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long.as_str()))
+                .map(|a| a.get_id().clone())
+            else {
+                return Err(ConfigError::File(format!(
+                    "config file {}: unknown setting '{key}'",
+                    path.display()
+                )));
+            };
+            let v = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            // Config is read once per process: leaking the few strings is fine.
+            let v: &'static str = Box::leak(v.into_boxed_str());
+            cmd = cmd.mut_arg(id, |a| a.default_value(v));
+        }
+    }
+    let matches: ArgMatches = cmd.try_get_matches_from(args)?;
+    Ok(T::from_arg_matches(&matches)?)
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A bad flag or value, or `--help` / `--version` (which clap reports as errors).
+    #[error("{0}")]
+    Clap(#[from] clap::Error),
+    /// The config file is missing, malformed or names an unknown setting.
+    #[error("{0}")]
+    File(String),
+}
+
+fn config_path(args: &[OsString]) -> Option<PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--config" {
+            return it.next().map(PathBuf::from);
+        }
+        if let Some(p) = a.strip_prefix("--config=") {
+            return Some(PathBuf::from(p));
+        }
+    }
+    std::env::var_os("PICKET_CONFIG").map(PathBuf::from)
+}
+
+/// Parses the process's own arguments, printing help/version or a clear error
+/// and exiting (64 on a configuration error) as a binary's `main` wants.
+pub fn parse_or_exit<T: Parser>() -> T {
+    match parse_with_file::<T>(std::env::args_os().collect()) {
+        Ok(c) => c,
+        Err(ConfigError::Clap(e)) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("configuration error: {}", e.to_string().trim_end());
+            std::process::exit(EXIT_CONFIG);
+        }
+    }
+}
+
+/// The host name, the default node id.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "picket-node".into())
+}
+
+/// Settings of `picket-node`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "picket-node", version, about = "Picket worker node")]
+pub struct NodeConfig {
+    /// TOML file with defaults for any of these settings.
+    #[arg(long, env = "PICKET_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+
+    /// `sqlite://…` or `mysql://…`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://picket.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// This node's identity, stable across restarts [default: host name].
+    #[arg(long, env = "PICKET_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Human-readable node name [default: node id].
+    #[arg(long, env = "PICKET_NODE_NAME")]
+    pub node_name: Option<String>,
+
+    /// `host:port` the balancer uses to reach this node [default: `<node id>:3001`].
+    #[arg(long, env = "PICKET_NODE_HOST")]
+    pub node_host: Option<String>,
+
+    /// Address the REST API listens on.
+    #[arg(long, env = "PICKET_LISTEN", default_value = "0.0.0.0:3001")]
+    pub listen: SocketAddr,
+
+    /// Bootstrap admin token; without it (and without keys) mutating calls refuse.
+    #[arg(long, env = "PICKET_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+
+    /// Smallest monitor interval the API accepts, in seconds.
+    #[arg(long, env = "PICKET_MIN_INTERVAL_SECS", default_value_t = 20)]
+    pub min_interval_secs: i64,
+
+    /// Seconds without a lease renewal after which the node stops running monitors.
+    #[arg(long, env = "PICKET_LEASE_TTL_SECS", default_value_t = 15)]
+    pub lease_ttl_secs: u64,
+
+    /// How often the reconcile loop polls the revision counter, in ms (≤ 2000).
+    #[arg(long, env = "PICKET_RECONCILE_MS", default_value_t = 1000)]
+    pub reconcile_ms: u64,
+
+    /// Checks running at once, at most.
+    #[arg(long, env = "PICKET_MAX_CONCURRENT_CHECKS", default_value_t = 1024)]
+    pub max_concurrent_checks: usize,
+
+    /// Heartbeats kept in memory while the DB is unreachable; the oldest are
+    /// dropped (and counted) past this.
+    #[arg(long, env = "PICKET_HEARTBEAT_BUFFER", default_value_t = 200_000)]
+    pub heartbeat_buffer: usize,
+
+    /// Longest time a heartbeat waits before its batch is written, in ms.
+    #[arg(long, env = "PICKET_HEARTBEAT_FLUSH_MS", default_value_t = 250)]
+    pub heartbeat_flush_ms: u64,
+
+    /// Rows per heartbeat insert.
+    #[arg(long, env = "PICKET_HEARTBEAT_BATCH", default_value_t = 200)]
+    pub heartbeat_batch: usize,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "PICKET_DB_POOL", default_value_t = 8)]
+    pub db_pool: u32,
+
+    /// Log line format.
+    #[arg(long, env = "PICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<NodeCommand>,
+}
+
+/// `picket-node` subcommands; without one the node runs.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum NodeCommand {
+    /// Creates an API key and prints it (shown only this once).
+    CreateApiKey {
+        /// A name to recognise the key by.
+        #[arg(long)]
+        name: String,
+    },
+    /// Applies the database migrations and exits.
+    Migrate,
+}
+
+impl NodeConfig {
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(hostname)
+    }
+    pub fn node_name(&self) -> String {
+        self.node_name.clone().unwrap_or_else(|| self.node_id())
+    }
+    pub fn node_host(&self) -> String {
+        self.node_host
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", self.node_id(), self.listen.port()))
+    }
+    pub fn reconcile_interval(&self) -> Duration {
+        Duration::from_millis(self.reconcile_ms)
+    }
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_secs)
+    }
+
+    /// Checks what clap cannot: relations between settings.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if !(1..=2000).contains(&self.reconcile_ms) {
+            bad.push("PICKET_RECONCILE_MS must be between 1 and 2000".to_owned());
+        }
+        if self.min_interval_secs < 1 {
+            bad.push("PICKET_MIN_INTERVAL_SECS must be at least 1".to_owned());
+        }
+        if self.lease_ttl_secs < 2 {
+            bad.push("PICKET_LEASE_TTL_SECS must be at least 2".to_owned());
+        }
+        if self.max_concurrent_checks == 0 || self.heartbeat_batch == 0 || self.db_pool == 0 {
+            bad.push("PICKET_MAX_CONCURRENT_CHECKS, PICKET_HEARTBEAT_BATCH and PICKET_DB_POOL must be positive".to_owned());
+        }
+        if self.heartbeat_buffer < self.heartbeat_batch {
+            bad.push("PICKET_HEARTBEAT_BUFFER must be at least PICKET_HEARTBEAT_BATCH".to_owned());
+        }
+        let id = self.node_id();
+        if id.is_empty() || id.len() > 64 {
+            bad.push("PICKET_NODE_ID must be 1 to 64 characters".to_owned());
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("\n"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        std::iter::once("picket-node")
+            .chain(a.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn file_supplies_defaults_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "node_id = \"from-file\"\nmin-interval-secs = 5\n").unwrap();
+        let p = path.to_str().unwrap();
+        let c: NodeConfig = parse_with_file(args(&["--config", p])).unwrap();
+        assert_eq!(c.node_id(), "from-file");
+        assert_eq!(c.min_interval_secs, 5);
+        let c: NodeConfig =
+            parse_with_file(args(&["--config", p, "--node-id", "from-flag"])).unwrap();
+        assert_eq!(c.node_id(), "from-flag");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "nod_id = \"x\"\n").unwrap();
+        let err =
+            parse_with_file::<NodeConfig>(args(&["--config", path.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("nod_id"), "{err}");
+    }
+
+    #[test]
+    fn validate_rejects_slow_reconcile() {
+        let c: NodeConfig = parse_with_file(args(&["--reconcile-ms", "5000"])).unwrap();
+        assert!(c.validate().unwrap_err().contains("PICKET_RECONCILE_MS"));
+    }
+}

@@ -1,0 +1,1004 @@
+//! The data layer: one `Db` handle over sqlx's `Any` driver, for SQLite (the
+//! embedded default) and MariaDB/MySQL, chosen by the URL. Every monitor or
+//! ownership change bumps the `revision` row in the same transaction and stamps
+//! the changed rows with it, so nodes can follow changes by polling one row.
+//!
+//! Write transactions take the write lock first (the revision bump), which on
+//! SQLite avoids lock upgrades and on InnoDB orders revisions by commit.
+
+use crate::auth;
+use crate::ids::{MonitorId, NodeId};
+use crate::model::{Heartbeat, Node, NodeHealth, NodeStatus, Status};
+use crate::monitor::MonitorFields;
+use crate::now_ms;
+use crate::placement::{self, Move, Ownership};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Which SQL dialect the URL selected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+}
+
+/// Errors from the data layer, sorted by what a caller does about them.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached (retry later; HTTP 503).
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    /// The row does not exist (HTTP 404).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request names something that does not fit the current state (HTTP 400/409).
+    #[error("{field}: {msg}")]
+    Rejected { field: &'static str, msg: String },
+    /// Any other database error (HTTP 500).
+    #[error("database error: {0}")]
+    Other(sqlx::Error),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed => DbError::Unavailable(e),
+            sqlx::Error::Database(ref d)
+                if d.message().contains("database is locked")
+                    || d.message().contains("Lock wait timeout") =>
+            {
+                DbError::Unavailable(e)
+            }
+            other => DbError::Other(other),
+        }
+    }
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// A monitor row: its flat fields plus identity, ownership and bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorRecord {
+    pub id: MonitorId,
+    /// Kuma-named fields; `node_id` is the home (`default_node_id`).
+    pub fields: MonitorFields,
+    pub default_node_id: NodeId,
+    pub assign_node: Option<NodeId>,
+    /// Revision of the last change to this row.
+    pub rev: i64,
+    pub created_at: i64,
+    pub modified_at: i64,
+}
+
+impl MonitorRecord {
+    /// `COALESCE(assign_node, default_node_id)`.
+    pub fn owner(&self) -> &NodeId {
+        self.assign_node.as_ref().unwrap_or(&self.default_node_id)
+    }
+    pub fn active(&self) -> bool {
+        self.fields.active.unwrap_or(true)
+    }
+}
+
+/// Changes since a revision, as a node's reconcile loop reads them.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// The revision these changes bring the reader up to.
+    pub rev: i64,
+    /// Rows created or changed (including ownership moves) since the asked revision.
+    pub changed: Vec<MonitorRecord>,
+    /// Monitors deleted since the asked revision.
+    pub deleted: Vec<MonitorId>,
+}
+
+const MONITOR_COLS: &str = "id, name, type, url, hostname, port, method, headers, body, \
+    interval_secs, retry_interval_secs, maxretries, timeout_ms, accepted_statuscodes, \
+    max_redirects, ignore_tls, keyword, invert_keyword, json_path, json_path_operator, \
+    expected_value, dns_resolve_server, dns_resolve_type, packet_count, push_token, \
+    expiry_notification, active, description, default_node_id, assign_node, rev, \
+    created_at, modified_at";
+
+const NODE_COLS: &str = "node_id, node_name, host, status, last_seen, hc_fails, hc_passes, \
+    hc_last_at, hc_last_ok, hc_last_ms, hc_last_error, created_at, modified_at";
+
+/// Heartbeat rows per INSERT statement: SQLite allows at most 500 terms in a
+/// compound SELECT, and 10 columns × 200 rows stays well under bind limits.
+const HEARTBEAT_CHUNK: usize = 200;
+
+/// Runs `$body` with `$c: &mut AnyConnection` inside a transaction: commit on
+/// `Ok`, explicit rollback on `Err` (a dropped transaction would keep its locks
+/// until the connection is next used).
+macro_rules! in_tx {
+    ($self:ident, |$c:ident| $body:expr) => {{
+        let mut tx = $self.pool.begin().await?;
+        let r: Result<_> = async {
+            let $c: &mut sqlx::AnyConnection = &mut tx;
+            $body
+        }
+        .await;
+        match r {
+            Ok(v) => {
+                tx.commit().await?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }};
+}
+
+/// A cheap-to-clone database handle.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects (creating a SQLite file when the URL says `mode=rwc`) and, for
+    /// SQLite, sets WAL mode and a busy timeout on every connection.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+            Backend::MySql
+        } else {
+            return Err(DbError::Config(format!(
+                "DATABASE_URL must start with sqlite:// or mysql:// (got '{}')",
+                url.split(':').next().unwrap_or("")
+            )));
+        };
+        let url = url.replacen("mariadb:", "mysql:", 1);
+        let mut opts = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(3));
+        if backend == Backend::Sqlite {
+            opts = opts.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = opts.connect(&url).await?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Connects and applies the migrations.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Db> {
+        let db = Db::connect(url, max_connections).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations. Several processes may start at once on one
+    /// database: a loser of that race retries and finds them applied.
+    pub async fn migrate(&self) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            let r = match self.backend {
+                Backend::Sqlite => {
+                    sqlx::migrate!("../../migrations/sqlite")
+                        .run(&self.pool)
+                        .await
+                }
+                Backend::MySql => {
+                    sqlx::migrate!("../../migrations/mysql")
+                        .run(&self.pool)
+                        .await
+                }
+            };
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 10 => {
+                    attempt += 1;
+                    tracing::debug!(cause = %e, attempt, "migration raced another process; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) => return Err(DbError::Config(format!("migrations failed: {e}"))),
+            }
+        }
+    }
+
+    /// Cheap liveness probe for health endpoints.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- nodes ----------------------------------------------------------
+
+    /// Registers a node at start-up. A new node is `online`; a known one keeps
+    /// `offline` (the balancer's health checker brings it back after `rise`
+    /// passes) but a `leaving` one is online again at once.
+    pub async fn register_node(&self, id: &NodeId, name: &str, host: &str) -> Result<()> {
+        let now = now_ms();
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO node (node_id, node_name, host, status, last_seen, created_at, modified_at) \
+                 VALUES (?, ?, ?, 'online', ?, ?, ?) \
+                 ON CONFLICT(node_id) DO UPDATE SET node_name = excluded.node_name, host = excluded.host, \
+                 last_seen = excluded.last_seen, modified_at = excluded.modified_at, \
+                 status = CASE WHEN node.status = 'offline' THEN 'offline' ELSE 'online' END"
+            }
+            Backend::MySql => {
+                "INSERT INTO node (node_id, node_name, host, status, last_seen, created_at, modified_at) \
+                 VALUES (?, ?, ?, 'online', ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE node_name = VALUES(node_name), host = VALUES(host), \
+                 last_seen = VALUES(last_seen), modified_at = VALUES(modified_at), \
+                 status = CASE WHEN status = 'offline' THEN 'offline' ELSE 'online' END"
+            }
+        };
+        sqlx::query(sql)
+            .bind(id.as_str())
+            .bind(name)
+            .bind(host)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a node row through the API (`online`, never seen yet).
+    pub async fn create_node(&self, id: &NodeId, name: &str, host: &str) -> Result<Node> {
+        let now = now_ms();
+        let r = sqlx::query(
+            "INSERT INTO node (node_id, node_name, host, status, last_seen, created_at, modified_at) \
+             VALUES (?, ?, ?, 'online', 0, ?, ?)",
+        )
+        .bind(id.as_str())
+        .bind(name)
+        .bind(host)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                return Err(DbError::Rejected {
+                    field: "node_id",
+                    msg: format!("node '{id}' already exists"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.node(id)
+            .await?
+            .ok_or_else(|| DbError::NotFound(format!("node {id}")))
+    }
+
+    /// Renews a node's lease. Returns false when the row is gone.
+    pub async fn renew_lease(&self, id: &NodeId, now: i64) -> Result<bool> {
+        let r = sqlx::query("UPDATE node SET last_seen = ? WHERE node_id = ?")
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<Node>> {
+        let rows = dyn_query(format!("SELECT {NODE_COLS} FROM node ORDER BY node_id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(node_from_row).collect()
+    }
+
+    pub async fn node(&self, id: &NodeId) -> Result<Option<Node>> {
+        let row = dyn_query(format!("SELECT {NODE_COLS} FROM node WHERE node_id = ?"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(node_from_row).transpose()
+    }
+
+    /// Updates a node's name and/or host.
+    pub async fn update_node(
+        &self,
+        id: &NodeId,
+        name: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Node> {
+        let r = sqlx::query(
+            "UPDATE node SET node_name = COALESCE(?, node_name), host = COALESCE(?, host), modified_at = ? \
+             WHERE node_id = ?",
+        )
+        .bind(name)
+        .bind(host)
+        .bind(now_ms())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound(format!("node {id}")));
+        }
+        self.node(id)
+            .await?
+            .ok_or_else(|| DbError::NotFound(format!("node {id}")))
+    }
+
+    /// Deletes a node that is home to no monitor and runs none.
+    pub async fn delete_node(&self, id: &NodeId) -> Result<()> {
+        in_tx!(self, |c| {
+            let r = sqlx::query("DELETE FROM node WHERE node_id = ?")
+                .bind(id.as_str())
+                .execute(&mut *c)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Err(DbError::NotFound(format!("node {id}")));
+            }
+            let n: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM monitor WHERE default_node_id = ? OR assign_node = ?",
+            )
+            .bind(id.as_str())
+            .bind(id.as_str())
+            .fetch_one(&mut *c)
+            .await?
+            .try_get("n")?;
+            if n > 0 {
+                return Err(DbError::Rejected {
+                    field: "node_id",
+                    msg: format!(
+                        "node '{id}' still has {n} monitors; rebalance or move them first"
+                    ),
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Sets a node's status (the balancer's health checker, or a node leaving).
+    pub async fn set_node_status(&self, id: &NodeId, status: NodeStatus) -> Result<()> {
+        sqlx::query("UPDATE node SET status = ?, modified_at = ? WHERE node_id = ?")
+            .bind(status.as_str())
+            .bind(now_ms())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Persists the health checker's counters for a node.
+    pub async fn save_node_health(&self, id: &NodeId, h: &NodeHealth) -> Result<()> {
+        sqlx::query(
+            "UPDATE node SET hc_fails = ?, hc_passes = ?, hc_last_at = ?, hc_last_ok = ?, \
+             hc_last_ms = ?, hc_last_error = ? WHERE node_id = ?",
+        )
+        .bind(i64::from(h.fails))
+        .bind(i64::from(h.passes))
+        .bind(h.last_at)
+        .bind(h.last_ok.map(i64::from))
+        .bind(h.last_ms)
+        .bind(h.last_error.as_deref())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Owned active monitors per node (effective owner), for every node with any.
+    pub async fn owner_counts(&self) -> Result<BTreeMap<NodeId, usize>> {
+        let mut c = self.pool.acquire().await?;
+        Self::owner_counts_in(&mut c).await
+    }
+
+    async fn owner_counts_in(c: &mut sqlx::AnyConnection) -> Result<BTreeMap<NodeId, usize>> {
+        let rows =
+            sqlx::query("SELECT owner, COUNT(*) AS n FROM monitor WHERE active = 1 GROUP BY owner")
+                .fetch_all(&mut *c)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    NodeId(r.try_get("owner")?),
+                    r.try_get::<i64, _>("n")? as usize,
+                ))
+            })
+            .collect()
+    }
+
+    // ---- monitors -------------------------------------------------------
+
+    /// Bumps the revision counter; must be the first statement of a write
+    /// transaction (it takes the write lock).
+    async fn bump_rev(conn: &mut sqlx::AnyConnection) -> Result<i64> {
+        sqlx::query("UPDATE revision SET rev = rev + 1 WHERE id = 1")
+            .execute(&mut *conn)
+            .await?;
+        Ok(sqlx::query("SELECT rev FROM revision WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("rev")?)
+    }
+
+    /// The current revision.
+    pub async fn revision(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT rev FROM revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("rev")?)
+    }
+
+    /// Inserts a validated monitor. Its home is `fields.node_id` when set (which
+    /// must name a known node), else the least-loaded online node.
+    pub async fn create_monitor(&self, fields: &MonitorFields) -> Result<MonitorRecord> {
+        in_tx!(self, |c| {
+            let rev = Self::bump_rev(c).await?;
+            let home = match fields.node_id.as_deref() {
+                Some(id) => {
+                    Self::require_node(c, id).await?;
+                    NodeId::from(id)
+                }
+                None => {
+                    let online: Vec<NodeId> =
+                        sqlx::query("SELECT node_id FROM node WHERE status = 'online'")
+                            .fetch_all(&mut *c)
+                            .await?
+                            .iter()
+                            .map(|r| r.try_get("node_id").map(NodeId))
+                            .collect::<Result<_, _>>()?;
+                    let counts = Self::owner_counts_in(c).await?;
+                    let load = online
+                        .iter()
+                        .map(|id| (id, counts.get(id).copied().unwrap_or(0)));
+                    placement::least_loaded(load).ok_or(DbError::Rejected {
+                        field: "node_id",
+                        msg: "no online node to place the monitor on; give node_id".into(),
+                    })?
+                }
+            };
+            let now = now_ms();
+            let sql = format!(
+                "INSERT INTO monitor ({}) VALUES ({})",
+                &MONITOR_COLS["id, ".len()..],
+                vec!["?"; 32].join(", ")
+            );
+            bind_fields(dyn_query(sql), fields)
+                .bind(home.as_str())
+                .bind(None::<String>)
+                .bind(rev)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *c)
+                .await
+                .map_err(unique_push_token)?;
+            let id = self.last_insert_id(c).await?;
+            Self::monitor_in(c, MonitorId(id))
+                .await?
+                .ok_or_else(|| DbError::NotFound(format!("monitor {id}")))
+        })
+    }
+
+    async fn require_node(c: &mut sqlx::AnyConnection, id: &str) -> Result<()> {
+        let known = sqlx::query("SELECT node_id FROM node WHERE node_id = ?")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?;
+        match known {
+            Some(_) => Ok(()),
+            None => Err(DbError::Rejected {
+                field: "node_id",
+                msg: format!("unknown node '{id}'"),
+            }),
+        }
+    }
+
+    /// The id the last INSERT on this connection generated.
+    async fn last_insert_id(&self, c: &mut sqlx::AnyConnection) -> Result<i64> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT last_insert_rowid() AS id",
+            Backend::MySql => "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS id",
+        };
+        Ok(sqlx::query(sql).fetch_one(&mut *c).await?.try_get("id")?)
+    }
+
+    /// Replaces a monitor's fields (already merged and validated by the caller).
+    /// A changed `node_id` re-homes it and clears any temporary assignment.
+    pub async fn update_monitor(
+        &self,
+        id: MonitorId,
+        fields: &MonitorFields,
+    ) -> Result<MonitorRecord> {
+        in_tx!(self, |c| {
+            let rev = Self::bump_rev(c).await?;
+            let Some(current) = Self::monitor_in(c, id).await? else {
+                return Err(DbError::NotFound(format!("monitor {id}")));
+            };
+            let home = fields
+                .node_id
+                .clone()
+                .map(NodeId)
+                .unwrap_or_else(|| current.default_node_id.clone());
+            let assign = if home == current.default_node_id {
+                current.assign_node.clone()
+            } else {
+                Self::require_node(c, home.as_str()).await?;
+                None
+            };
+            let sets: Vec<String> = MONITOR_COLS["id, ".len()..]
+                .split(", ")
+                .filter(|col| *col != "created_at")
+                .map(|col| format!("{col} = ?"))
+                .collect();
+            let sql = format!("UPDATE monitor SET {} WHERE id = ?", sets.join(", "));
+            bind_fields(dyn_query(sql), fields)
+                .bind(home.as_str())
+                .bind(assign.as_ref().map(|a| a.as_str().to_owned()))
+                .bind(rev)
+                .bind(now_ms())
+                .bind(id.0)
+                .execute(&mut *c)
+                .await
+                .map_err(unique_push_token)?;
+            Self::monitor_in(c, id)
+                .await?
+                .ok_or_else(|| DbError::NotFound(format!("monitor {id}")))
+        })
+    }
+
+    /// Deletes a monitor and its heartbeats, leaving a tombstone for nodes.
+    pub async fn delete_monitor(&self, id: MonitorId) -> Result<()> {
+        in_tx!(self, |c| {
+            let rev = Self::bump_rev(c).await?;
+            let r = sqlx::query("DELETE FROM monitor WHERE id = ?")
+                .bind(id.0)
+                .execute(&mut *c)
+                .await?;
+            if r.rows_affected() == 0 {
+                return Err(DbError::NotFound(format!("monitor {id}")));
+            }
+            sqlx::query("DELETE FROM heartbeat WHERE monitor_id = ?")
+                .bind(id.0)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("INSERT INTO monitor_tombstone (monitor_id, rev) VALUES (?, ?)")
+                .bind(id.0)
+                .bind(rev)
+                .execute(&mut *c)
+                .await?;
+            Ok(())
+        })
+    }
+
+    async fn monitor_in(
+        conn: &mut sqlx::AnyConnection,
+        id: MonitorId,
+    ) -> Result<Option<MonitorRecord>> {
+        let row = dyn_query(format!("SELECT {MONITOR_COLS} FROM monitor WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+        row.as_ref().map(monitor_from_row).transpose()
+    }
+
+    pub async fn monitor(&self, id: MonitorId) -> Result<Option<MonitorRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        Self::monitor_in(&mut conn, id).await
+    }
+
+    /// All monitors, or those whose effective owner is `owner`.
+    pub async fn monitors(&self, owner: Option<&NodeId>) -> Result<Vec<MonitorRecord>> {
+        let rows = match owner {
+            Some(o) => {
+                dyn_query(format!(
+                    "SELECT {MONITOR_COLS} FROM monitor WHERE owner = ? ORDER BY id"
+                ))
+                .bind(o.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                dyn_query(format!("SELECT {MONITOR_COLS} FROM monitor ORDER BY id"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(monitor_from_row).collect()
+    }
+
+    /// Everything that changed after revision `since`. The revision is read
+    /// first, so a change committed meanwhile is seen now or on the next call.
+    pub async fn changes_since(&self, since: i64) -> Result<Changes> {
+        let rev = self.revision().await?;
+        if rev == since {
+            return Ok(Changes {
+                rev,
+                ..Default::default()
+            });
+        }
+        let changed = dyn_query(format!(
+            "SELECT {MONITOR_COLS} FROM monitor WHERE rev > ? ORDER BY id"
+        ))
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(monitor_from_row)
+        .collect::<Result<_>>()?;
+        let deleted = sqlx::query("SELECT monitor_id FROM monitor_tombstone WHERE rev > ?")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(MonitorId(r.try_get("monitor_id")?)))
+            .collect::<Result<_>>()?;
+        Ok(Changes {
+            rev,
+            changed,
+            deleted,
+        })
+    }
+
+    /// Every monitor's ownership columns (for failover and rebalancing plans).
+    pub async fn ownership(&self, active_only: bool) -> Result<Vec<Ownership>> {
+        let sql = if active_only {
+            "SELECT id, default_node_id, assign_node FROM monitor WHERE active = 1 ORDER BY id"
+        } else {
+            "SELECT id, default_node_id, assign_node FROM monitor ORDER BY id"
+        };
+        sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Ownership {
+                    monitor: MonitorId(r.try_get("id")?),
+                    default_node: NodeId(r.try_get("default_node_id")?),
+                    assign_node: r.try_get::<Option<String>, _>("assign_node")?.map(NodeId),
+                })
+            })
+            .collect()
+    }
+
+    /// Applies moves in one transaction with one revision bump: `Assign` sets
+    /// `assign_node` (failover), `Home` sets `default_node_id` and clears
+    /// `assign_node` (rebalance). Returns how many rows changed.
+    pub async fn apply_moves(&self, moves: &[Move], kind: MoveKind) -> Result<u64> {
+        if moves.is_empty() {
+            return Ok(0);
+        }
+        let sql = match kind {
+            MoveKind::Assign => "UPDATE monitor SET assign_node = ?, rev = ? WHERE id = ?",
+            MoveKind::Home => {
+                "UPDATE monitor SET default_node_id = ?, assign_node = NULL, rev = ? WHERE id = ?"
+            }
+        };
+        in_tx!(self, |c| {
+            let rev = Self::bump_rev(c).await?;
+            let mut n = 0;
+            for m in moves {
+                n += sqlx::query(sql)
+                    .bind(m.to.as_str())
+                    .bind(rev)
+                    .bind(m.monitor.0)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+            }
+            Ok(n)
+        })
+    }
+
+    /// Sends a node's temporarily moved monitors home (`assign_node = NULL`),
+    /// in batches of `batch`. Returns how many went home.
+    pub async fn recover_node(&self, node: &NodeId, batch: usize) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = in_tx!(self, |c| {
+                let rev = Self::bump_rev(c).await?;
+                let ids: Vec<i64> = dyn_query(format!(
+                    "SELECT id FROM monitor WHERE default_node_id = ? AND assign_node IS NOT NULL LIMIT {batch}"
+                ))
+                .bind(node.as_str())
+                .fetch_all(&mut *c)
+                .await?
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()?;
+                if ids.is_empty() {
+                    return Ok(0);
+                }
+                let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+                Ok(dyn_query(format!(
+                    "UPDATE monitor SET assign_node = NULL, rev = ? WHERE id IN ({list})"
+                ))
+                .bind(rev)
+                .execute(&mut *c)
+                .await?
+                .rows_affected())
+            })?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    // ---- heartbeats -----------------------------------------------------
+
+    /// Writes heartbeats with multi-row inserts, keeping only rows whose node is
+    /// still the monitor's effective owner: a node that lost a monitor cannot
+    /// record results for it, whatever it believes. Returns rows written.
+    pub async fn insert_heartbeats(&self, beats: &[Heartbeat]) -> Result<u64> {
+        let mut written = 0;
+        for chunk in beats.chunks(HEARTBEAT_CHUNK) {
+            let row =
+                "SELECT ? AS m, ? AS n, ? AS s, ? AS t, ? AS p, ? AS g, ? AS i, ? AS d, ? AS r";
+            let mut sql = String::with_capacity(64 + chunk.len() * 80);
+            sql.push_str(
+                "INSERT INTO heartbeat (monitor_id, node_id, status, time, ping, msg, important, duration, retries) \
+                 SELECT v.m, v.n, v.s, v.t, v.p, v.g, v.i, v.d, v.r FROM (",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.push_str(row);
+            }
+            sql.push_str(") v JOIN monitor ON monitor.id = v.m AND monitor.owner = v.n");
+            let mut q = dyn_query(sql);
+            for b in chunk {
+                q = q
+                    .bind(b.monitor_id.0)
+                    .bind(b.node_id.as_str())
+                    .bind(b.status as i64)
+                    .bind(b.time)
+                    .bind(b.ping)
+                    .bind(b.msg.as_str())
+                    .bind(i64::from(b.important))
+                    .bind(b.duration)
+                    .bind(i64::from(b.retries));
+            }
+            written += q.execute(&self.pool).await?.rows_affected();
+        }
+        Ok(written)
+    }
+
+    /// Heartbeats of a monitor since `since_ms`, newest first, at most `limit`.
+    pub async fn heartbeats(
+        &self,
+        id: MonitorId,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Heartbeat>> {
+        dyn_query(format!(
+            "SELECT monitor_id, node_id, status, time, ping, msg, important, duration, retries \
+             FROM heartbeat WHERE monitor_id = ? AND time >= ? ORDER BY time DESC, id DESC LIMIT {limit}"
+        ))
+        .bind(id.0)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(heartbeat_from_row)
+        .collect()
+    }
+
+    /// The latest heartbeat of every monitor that has one.
+    pub async fn latest_heartbeats(&self) -> Result<BTreeMap<MonitorId, Heartbeat>> {
+        let rows = sqlx::query(
+            "SELECT h.monitor_id, h.node_id, h.status, h.time, h.ping, h.msg, h.important, h.duration, h.retries \
+             FROM heartbeat h JOIN (SELECT monitor_id, MAX(id) AS id FROM heartbeat GROUP BY monitor_id) l \
+             ON h.id = l.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| heartbeat_from_row(r).map(|h| (h.monitor_id, h)))
+            .collect()
+    }
+
+    // ---- API keys -------------------------------------------------------
+
+    /// Creates an API key; returns its id and the full token (shown only once).
+    pub async fn create_api_key(&self, name: &str) -> Result<(i64, String)> {
+        let secret = auth::generate_secret();
+        let id = in_tx!(self, |c| {
+            sqlx::query(
+                "INSERT INTO api_key (name, key_hash, active, created_at) VALUES (?, ?, 1, ?)",
+            )
+            .bind(name)
+            .bind(auth::hash_secret(&secret))
+            .bind(now_ms())
+            .execute(&mut *c)
+            .await?;
+            self.last_insert_id(c).await
+        })?;
+        Ok((id, auth::format_token(id, &secret)))
+    }
+
+    /// Whether `token` is an active, unexpired API key (constant-time compare).
+    pub async fn verify_api_key(&self, token: &str) -> Result<bool> {
+        let Some((id, secret)) = auth::split_token(token) else {
+            return Ok(false);
+        };
+        let row = sqlx::query("SELECT key_hash, active, expires_at FROM api_key WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        let hash: String = row.try_get("key_hash")?;
+        let active: i64 = row.try_get("active")?;
+        let expires: Option<i64> = row.try_get("expires_at")?;
+        let fresh = expires.is_none_or(|e| e > now_ms());
+        Ok(auth::ct_eq(&hash, &auth::hash_secret(secret)) && active == 1 && fresh)
+    }
+}
+
+/// How `Db::apply_moves` changes ownership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveKind {
+    /// Temporary: set `assign_node` (failover).
+    Assign,
+    /// Permanent: set `default_node_id`, clear `assign_node` (rebalance).
+    Home,
+}
+
+fn unique_push_token(e: sqlx::Error) -> DbError {
+    match e {
+        sqlx::Error::Database(ref d) if d.is_unique_violation() => DbError::Rejected {
+            field: "pushToken",
+            msg: "is already used by another monitor".into(),
+        },
+        other => other.into(),
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// A query whose text was built at run time. Only constants and numbers are
+/// ever formatted into it; every value is a bind parameter.
+fn dyn_query<'q>(sql: String) -> AnyQuery<'q> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+}
+
+/// Binds the 27 configuration columns, in `MONITOR_COLS` order after `id`.
+fn bind_fields<'q>(q: AnyQuery<'q>, f: &MonitorFields) -> AnyQuery<'q> {
+    let b = |v: Option<bool>| v.map(i64::from);
+    let headers = f.headers.as_ref().map(|h| match h {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let codes = f
+        .accepted_statuscodes
+        .as_ref()
+        .map(|c| serde_json::to_string(c).unwrap_or_else(|_| "[]".into()));
+    q.bind(f.name.clone().unwrap_or_default())
+        .bind(f.kind.clone().unwrap_or_default())
+        .bind(f.url.clone())
+        .bind(f.hostname.clone())
+        .bind(f.port)
+        .bind(f.method.clone())
+        .bind(headers)
+        .bind(f.body.clone())
+        .bind(f.interval.unwrap_or(60))
+        .bind(f.retry_interval.or(f.interval).unwrap_or(60))
+        .bind(f.maxretries.unwrap_or(0))
+        .bind(
+            f.timeout
+                .map(|t| (t * 1000.0).round() as i64)
+                .unwrap_or(48_000),
+        )
+        .bind(codes)
+        .bind(f.maxredirects.unwrap_or(10))
+        .bind(b(f.ignore_tls).unwrap_or(0))
+        .bind(f.keyword.clone())
+        .bind(b(f.invert_keyword).unwrap_or(0))
+        .bind(f.json_path.clone())
+        .bind(f.json_path_operator.clone())
+        .bind(f.expected_value.clone())
+        .bind(f.dns_resolve_server.clone())
+        .bind(f.dns_resolve_type.clone())
+        .bind(f.packet_count)
+        .bind(f.push_token.clone())
+        .bind(f.expiry_notification.unwrap_or(0))
+        .bind(b(f.active).unwrap_or(1))
+        .bind(f.description.clone())
+}
+
+fn monitor_from_row(r: &AnyRow) -> Result<MonitorRecord> {
+    let headers: Option<String> = r.try_get("headers")?;
+    let codes: Option<String> = r.try_get("accepted_statuscodes")?;
+    let flag = |c: &str| -> Result<Option<bool>> { Ok(Some(r.try_get::<i64, _>(c)? != 0)) };
+    let default_node_id: String = r.try_get("default_node_id")?;
+    let fields = MonitorFields {
+        name: r.try_get("name")?,
+        kind: r.try_get("type")?,
+        url: r.try_get("url")?,
+        hostname: r.try_get("hostname")?,
+        port: r.try_get("port")?,
+        method: r.try_get("method")?,
+        headers: headers.and_then(|h| serde_json::from_str(&h).ok()),
+        body: r.try_get("body")?,
+        interval: r.try_get("interval_secs")?,
+        retry_interval: r.try_get("retry_interval_secs")?,
+        maxretries: r.try_get("maxretries")?,
+        timeout: Some(r.try_get::<i64, _>("timeout_ms")? as f64 / 1000.0),
+        accepted_statuscodes: codes.and_then(|c| serde_json::from_str(&c).ok()),
+        maxredirects: r.try_get("max_redirects")?,
+        ignore_tls: flag("ignore_tls")?,
+        keyword: r.try_get("keyword")?,
+        invert_keyword: flag("invert_keyword")?,
+        json_path: r.try_get("json_path")?,
+        json_path_operator: r.try_get("json_path_operator")?,
+        expected_value: r.try_get("expected_value")?,
+        dns_resolve_server: r.try_get("dns_resolve_server")?,
+        dns_resolve_type: r.try_get("dns_resolve_type")?,
+        packet_count: r.try_get("packet_count")?,
+        push_token: r.try_get("push_token")?,
+        expiry_notification: r.try_get("expiry_notification")?,
+        active: flag("active")?,
+        description: r.try_get("description")?,
+        node_id: Some(default_node_id.clone()),
+    };
+    Ok(MonitorRecord {
+        id: MonitorId(r.try_get("id")?),
+        fields,
+        default_node_id: NodeId(default_node_id),
+        assign_node: r.try_get::<Option<String>, _>("assign_node")?.map(NodeId),
+        rev: r.try_get("rev")?,
+        created_at: r.try_get("created_at")?,
+        modified_at: r.try_get("modified_at")?,
+    })
+}
+
+fn node_from_row(r: &AnyRow) -> Result<Node> {
+    let status: String = r.try_get("status")?;
+    Ok(Node {
+        node_id: NodeId(r.try_get("node_id")?),
+        node_name: r.try_get("node_name")?,
+        host: r.try_get("host")?,
+        status: NodeStatus::parse(&status).unwrap_or(NodeStatus::Offline),
+        last_seen: r.try_get("last_seen")?,
+        health: NodeHealth {
+            fails: r.try_get::<i64, _>("hc_fails")? as u32,
+            passes: r.try_get::<i64, _>("hc_passes")? as u32,
+            last_at: r.try_get("hc_last_at")?,
+            last_ok: r.try_get::<Option<i64>, _>("hc_last_ok")?.map(|v| v != 0),
+            last_ms: r.try_get("hc_last_ms")?,
+            last_error: r.try_get("hc_last_error")?,
+        },
+        created_at: r.try_get("created_at")?,
+        modified_at: r.try_get("modified_at")?,
+    })
+}
+
+fn heartbeat_from_row(r: &AnyRow) -> Result<Heartbeat> {
+    let status: i64 = r.try_get("status")?;
+    Ok(Heartbeat {
+        monitor_id: MonitorId(r.try_get("monitor_id")?),
+        node_id: NodeId(r.try_get("node_id")?),
+        status: Status::try_from(status).unwrap_or(Status::Down),
+        time: r.try_get("time")?,
+        ping: r.try_get("ping")?,
+        msg: r.try_get("msg")?,
+        important: r.try_get::<i64, _>("important")? != 0,
+        duration: r.try_get("duration")?,
+        retries: r.try_get::<i64, _>("retries")? as u32,
+    })
+}

@@ -1,0 +1,202 @@
+//! The data layer against real SQLite and MariaDB databases.
+
+use picket_shared::db::{DbError, MoveKind};
+use picket_shared::model::{Heartbeat, NodeStatus, Status};
+use picket_shared::monitor::MonitorFields;
+use picket_shared::placement::Move;
+use picket_shared::testing::backends;
+use picket_shared::{MonitorId, NodeId, now_ms};
+use serde_json::json;
+
+fn http(name: &str, node: Option<&str>) -> MonitorFields {
+    let mut v = json!({"name": name, "type": "http", "url": "http://127.0.0.1:1/", "interval": 20});
+    if let Some(n) = node {
+        v["node_id"] = json!(n);
+    }
+    let f = MonitorFields::from_json(v).unwrap();
+    let mut canon = f
+        .parse(&picket_shared::monitor::Limits::STORED)
+        .unwrap()
+        .to_fields();
+    canon.node_id = f.node_id;
+    canon
+}
+
+fn beat(m: MonitorId, node: &str) -> Heartbeat {
+    Heartbeat {
+        monitor_id: m,
+        node_id: NodeId::from(node),
+        status: Status::Up,
+        time: now_ms(),
+        ping: Some(1.5),
+        msg: "200 - OK".into(),
+        important: false,
+        duration: 20,
+        retries: 0,
+    }
+}
+
+#[tokio::test]
+async fn monitors_go_to_the_least_loaded_online_node_and_follow_revisions() {
+    for t in backends().await {
+        let db = &t.db;
+        let (a, b) = (NodeId::from("a"), NodeId::from("b"));
+        db.register_node(&a, "a", "127.0.0.1:1").await.unwrap();
+        db.register_node(&b, "b", "127.0.0.1:2").await.unwrap();
+        let rev0 = db.revision().await.unwrap();
+
+        let m1 = db.create_monitor(&http("m1", Some("a"))).await.unwrap();
+        let m2 = db.create_monitor(&http("m2", None)).await.unwrap();
+        assert_eq!(m2.default_node_id, b, "{}: b had fewer monitors", t.label);
+        let m3 = db.create_monitor(&http("m3", None)).await.unwrap();
+        assert_eq!(
+            m3.default_node_id, a,
+            "{}: tie goes to the lowest id",
+            t.label
+        );
+
+        let ch = db.changes_since(rev0).await.unwrap();
+        assert_eq!(ch.changed.len(), 3, "{}", t.label);
+        let rev1 = ch.rev;
+        assert!(db.changes_since(rev1).await.unwrap().changed.is_empty());
+
+        // An ownership move is a change the owner's reconcile loop sees.
+        db.apply_moves(
+            &[Move {
+                monitor: m1.id,
+                to: b.clone(),
+            }],
+            MoveKind::Assign,
+        )
+        .await
+        .unwrap();
+        let ch = db.changes_since(rev1).await.unwrap();
+        assert_eq!(ch.changed.len(), 1);
+        assert_eq!(ch.changed[0].owner(), &b);
+        assert_eq!(db.monitors(Some(&b)).await.unwrap().len(), 2, "{}", t.label);
+
+        db.delete_monitor(m2.id).await.unwrap();
+        let ch = db.changes_since(ch.rev).await.unwrap();
+        assert_eq!(ch.deleted, vec![m2.id], "{}", t.label);
+        assert!(matches!(
+            db.delete_monitor(m2.id).await,
+            Err(DbError::NotFound(_))
+        ));
+
+        let counts = db.owner_counts().await.unwrap();
+        assert_eq!(counts.get(&b), Some(&1), "{}: {counts:?}", t.label);
+        assert_eq!(db.recover_node(&a, 10).await.unwrap(), 1);
+        assert_eq!(db.monitor(m1.id).await.unwrap().unwrap().owner(), &a);
+    }
+}
+
+#[tokio::test]
+async fn unknown_home_node_is_rejected_and_nothing_is_written() {
+    for t in backends().await {
+        let db = &t.db;
+        let before = db.revision().await.unwrap();
+        let err = db
+            .create_monitor(&http("x", Some("ghost")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DbError::Rejected {
+                    field: "node_id",
+                    ..
+                }
+            ),
+            "{}: {err}",
+            t.label
+        );
+        assert_eq!(
+            db.revision().await.unwrap(),
+            before,
+            "{}: rolled back",
+            t.label
+        );
+        assert!(db.monitors(None).await.unwrap().is_empty());
+        // No online node at all: a monitor without node_id cannot be placed.
+        assert!(matches!(
+            db.create_monitor(&http("y", None)).await,
+            Err(DbError::Rejected {
+                field: "node_id",
+                ..
+            })
+        ));
+    }
+}
+
+#[tokio::test]
+async fn heartbeats_from_a_non_owner_are_refused_by_the_database() {
+    for t in backends().await {
+        let db = &t.db;
+        let a = NodeId::from("a");
+        db.register_node(&a, "a", "h:1").await.unwrap();
+        db.register_node(&NodeId::from("b"), "b", "h:2")
+            .await
+            .unwrap();
+        let m = db.create_monitor(&http("m", Some("a"))).await.unwrap();
+        let beats: Vec<_> = (0..450)
+            .map(|_| beat(m.id, "a"))
+            .chain([beat(m.id, "b")])
+            .collect();
+        assert_eq!(
+            db.insert_heartbeats(&beats).await.unwrap(),
+            450,
+            "{}",
+            t.label
+        );
+        let got = db.heartbeats(m.id, 0, 1000).await.unwrap();
+        assert_eq!(got.len(), 450);
+        assert!(got.iter().all(|h| h.node_id == a && h.ping == Some(1.5)));
+        assert_eq!(db.latest_heartbeats().await.unwrap()[&m.id].msg, "200 - OK");
+    }
+}
+
+#[tokio::test]
+async fn node_registration_keeps_offline_but_revives_leaving() {
+    for t in backends().await {
+        let db = &t.db;
+        let a = NodeId::from("a");
+        db.register_node(&a, "a", "h:1").await.unwrap();
+        db.set_node_status(&a, NodeStatus::Offline).await.unwrap();
+        db.register_node(&a, "a", "h:9").await.unwrap();
+        let n = db.node(&a).await.unwrap().unwrap();
+        assert_eq!(
+            (n.status, n.host.as_str()),
+            (NodeStatus::Offline, "h:9"),
+            "{}",
+            t.label
+        );
+        db.set_node_status(&a, NodeStatus::Leaving).await.unwrap();
+        db.register_node(&a, "a", "h:9").await.unwrap();
+        assert_eq!(
+            db.node(&a).await.unwrap().unwrap().status,
+            NodeStatus::Online
+        );
+        assert!(db.renew_lease(&a, 42).await.unwrap());
+        assert_eq!(db.node(&a).await.unwrap().unwrap().last_seen, 42);
+    }
+}
+
+#[tokio::test]
+async fn api_keys_are_stored_hashed_and_verified() {
+    for t in backends().await {
+        let db = &t.db;
+        let (id, token) = db.create_api_key("ci").await.unwrap();
+        assert!(db.verify_api_key(&token).await.unwrap(), "{}", t.label);
+        assert!(!db.verify_api_key(&format!("{token}x")).await.unwrap());
+        assert!(
+            !db.verify_api_key(&format!("pk{}_{}", id + 1, "00"))
+                .await
+                .unwrap()
+        );
+        let stored: String = sqlx::query_scalar("SELECT key_hash FROM api_key")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert!(!token.contains(&stored) && !stored.contains(token.split('_').nth(1).unwrap()));
+    }
+}
