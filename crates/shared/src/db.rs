@@ -36,6 +36,9 @@ pub enum DbError {
     /// The request names something that does not fit the current state (HTTP 400/409).
     #[error("{field}: {msg}")]
     Rejected { field: &'static str, msg: String },
+    /// The request conflicts with the current state (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
     /// Any other database error (HTTP 500).
     #[error("database error: {0}")]
     Other(sqlx::Error),

@@ -347,7 +347,9 @@ impl MonitorFields {
 
         // Kuma's default timeout is 80 % of the interval (48 s for 60 s).
         let timeout_secs = self.timeout.unwrap_or(interval as f64 * 0.8);
-        if !timeout_secs.is_finite() || timeout_secs <= 0.0 {
+        if self.timeout.is_none() && !interval_ok {
+            // The default follows the interval, which is already reported.
+        } else if !timeout_secs.is_finite() || timeout_secs <= 0.0 {
             errs.push("timeout", "must be a positive number of seconds");
         } else if interval_ok && timeout_secs >= interval as f64 {
             errs.push(

@@ -1,0 +1,264 @@
+//! The node's REST API (axum): Uptime Kuma cluster-fork compatible envelope
+//! `{ok, msg, data}`, errors `{ok: false, msg, errors: [{field, msg}]}`.
+//! Errors are mapped to status codes in one place, [`ApiError`].
+
+mod monitors;
+mod nodes;
+
+use crate::metrics::Metrics;
+use crate::scheduler::{Lease, Scheduler};
+use crate::writer::Writer;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use picket_shared::auth::{Bootstrap, token_from_header};
+use picket_shared::db::{Db, DbError};
+use picket_shared::monitor::{FieldError, Limits};
+use picket_shared::{NodeId, VERSION};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<AppInner>);
+
+pub struct AppInner {
+    pub db: Db,
+    pub node_id: NodeId,
+    pub bootstrap: Bootstrap,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+    pub sched: Scheduler,
+    pub lease: Arc<Lease>,
+    pub writer: Writer,
+    pub started: Instant,
+}
+
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route(
+            "/api/v1/monitors",
+            get(monitors::list).post(monitors::create),
+        )
+        .route(
+            "/api/v1/monitors/{id}",
+            get(monitors::get_one)
+                .put(monitors::update)
+                .delete(monitors::delete),
+        )
+        .route(
+            "/api/v1/monitors/{id}/heartbeats",
+            get(monitors::heartbeats),
+        )
+        .route("/api/v1/nodes", get(nodes::list).post(nodes::create))
+        .route(
+            "/api/v1/nodes/{id}",
+            get(nodes::get_one).put(nodes::update).delete(nodes::delete),
+        )
+        .route("/api/v1/nodes/{id}/monitors", get(nodes::monitors))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(protected)
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// A failed request: status, message, and the fields at fault.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub msg: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        Self {
+            status,
+            msg: msg.into(),
+            errors: Vec::new(),
+        }
+    }
+    pub fn field(status: StatusCode, field: &str, msg: impl Into<String>) -> Self {
+        let msg = msg.into();
+        Self {
+            status,
+            msg: format!("{field}: {msg}"),
+            errors: vec![FieldError::new(field, msg)],
+        }
+    }
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            msg: format!("invalid fields: {}", names.join(", ")),
+            errors,
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            DbError::NotFound(what) => {
+                ApiError::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+            }
+            DbError::Rejected { field, msg } => {
+                ApiError::field(StatusCode::BAD_REQUEST, field, msg)
+            }
+            DbError::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, msg),
+            DbError::Other(_) | DbError::Config(_) => {
+                tracing::error!(cause = %e, "request failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"ok": false, "msg": self.msg, "errors": self.errors})),
+        )
+            .into_response()
+    }
+}
+
+pub type ApiResult = Result<Response, ApiError>;
+
+/// `200 {ok: true, msg, data}`.
+pub fn ok(msg: &str, data: impl Serialize) -> ApiResult {
+    Ok(Json(json!({"ok": true, "msg": msg, "data": data})).into_response())
+}
+
+/// A JSON request body, at most [`MAX_BODY`] bytes, whatever its content type.
+pub struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::field(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body",
+                    format!("exceeds {MAX_BODY} bytes"),
+                )
+            } else {
+                ApiError::field(r.status(), "body", r.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::field(
+                StatusCode::BAD_REQUEST,
+                "body",
+                format!("malformed JSON: {e}"),
+            )
+        })
+    }
+}
+
+/// Accepts the bootstrap token or an active API key; 401 otherwise.
+async fn require_key(
+    State(st): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(token_from_header)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing API key: send Authorization: Bearer <key>",
+        ));
+    };
+    if st.0.bootstrap.matches(token) || st.0.db.verify_api_key(token).await? {
+        Ok(next.run(req).await)
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key"))
+    }
+}
+
+async fn status(State(st): State<AppState>) -> ApiResult {
+    let s = &st.0;
+    ok(
+        "",
+        json!({
+            "node_id": s.node_id,
+            "version": VERSION,
+            "uptime_secs": s.started.elapsed().as_secs(),
+            "running_monitors": s.sched.len(),
+            "fenced": !s.lease.is_valid(),
+            "buffered_heartbeats": s.writer.buffered(),
+        }),
+    )
+}
+
+/// 200 when the node can reach its database, 503 naming the failing check.
+async fn health(State(st): State<AppState>) -> Response {
+    let s = &st.0;
+    let db = match tokio::time::timeout(Duration::from_secs(1), s.db.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("database did not answer within 1 s".to_owned()),
+    };
+    match db {
+        Ok(()) => Json(json!({"ok": true, "msg": "healthy", "data": {
+            "node_id": s.node_id, "checks": {"db": "ok"}, "fenced": !s.lease.is_valid()
+        }}))
+        .into_response(),
+        Err(msg) => ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            msg: format!("unhealthy: {msg}"),
+            errors: vec![FieldError::new("db", msg)],
+        }
+        .into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.0.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no route for {} {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Parses a numeric path id, naming the field when it is not one.
+pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "id",
+            format!("'{raw}' is not a numeric id"),
+        )
+    })
+}

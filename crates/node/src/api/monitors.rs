@@ -1,0 +1,134 @@
+//! `/api/v1/monitors*`: create, read, update, delete, and heartbeats.
+
+use super::{ApiError, ApiResult, AppState, JsonBody, ok, parse_id};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use picket_shared::db::MonitorRecord;
+use picket_shared::monitor::MonitorFields;
+use picket_shared::{MonitorId, NodeId, now_ms};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// A monitor as the API shows it: Kuma's fields plus identity and ownership.
+pub fn monitor_json(rec: &MonitorRecord) -> Value {
+    let mut v = serde_json::to_value(&rec.fields).unwrap_or_else(|_| json!({}));
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), json!(rec.id));
+        m.insert("assign_node".into(), json!(rec.assign_node));
+        m.insert("owner".into(), json!(rec.owner()));
+        m.insert("created_at".into(), json!(rec.created_at));
+        m.insert("modified_at".into(), json!(rec.modified_at));
+    }
+    v
+}
+
+/// Validates `fields` and returns the canonical form to store.
+fn canonical(st: &AppState, fields: &MonitorFields) -> Result<MonitorFields, ApiError> {
+    let spec = fields.parse(&st.0.limits).map_err(ApiError::invalid)?;
+    let mut canon = spec.to_fields();
+    canon.node_id = fields.node_id.clone();
+    canon.push_token = fields.push_token.clone();
+    Ok(canon)
+}
+
+fn fields_from(body: Value) -> Result<MonitorFields, ApiError> {
+    MonitorFields::from_json(body).map_err(|e| ApiError::invalid(vec![e]))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    /// Only monitors whose effective owner is this node.
+    owner: Option<String>,
+}
+
+pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult {
+    let owner = q.owner.map(NodeId);
+    let recs = st.0.db.monitors(owner.as_ref()).await?;
+    ok("", recs.iter().map(monitor_json).collect::<Vec<_>>())
+}
+
+pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
+    let fields = fields_from(body)?;
+    let canon = canonical(&st, &fields)?;
+    let rec = st.0.db.create_monitor(&canon).await?;
+    tracing::info!(monitor = %rec.id, home = %rec.default_node_id, "monitor created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"ok": true, "msg": "Added Successfully.", "monitorID": rec.id, "data": monitor_json(&rec)})),
+    )
+        .into_response())
+}
+
+async fn load(st: &AppState, raw: &str) -> Result<MonitorRecord, ApiError> {
+    let id = MonitorId(parse_id(raw)?);
+    st.0.db
+        .monitor(id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("monitor {id} not found")))
+}
+
+pub async fn get_one(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
+    let rec = load(&st, &raw).await?;
+    let mut v = monitor_json(&rec);
+    let last = st.0.db.heartbeats(rec.id, 0, 1).await?;
+    v["last_heartbeat"] = json!(last.first());
+    ok("", v)
+}
+
+/// Partial update: given fields replace stored ones; the result is validated whole.
+pub async fn update(
+    State(st): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let patch = fields_from(body)?;
+    let rec = load(&st, &raw).await?;
+    let mut merged = rec.fields.clone();
+    merged.overlay(patch);
+    let canon = canonical(&st, &merged)?;
+    let rec = st.0.db.update_monitor(rec.id, &canon).await?;
+    ok("Saved.", monitor_json(&rec))
+}
+
+pub async fn delete(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
+    let id = MonitorId(parse_id(&raw)?);
+    st.0.db.delete_monitor(id).await?;
+    tracing::info!(monitor = %id, "monitor deleted");
+    ok("Deleted Successfully.", json!({"id": id}))
+}
+
+#[derive(Deserialize)]
+pub struct HeartbeatQuery {
+    /// Hours back from now (Uptime Kuma's `period`).
+    period: Option<String>,
+}
+
+/// Most rows one heartbeats call returns.
+const HEARTBEAT_LIMIT: i64 = 10_000;
+
+pub async fn heartbeats(
+    State(st): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<HeartbeatQuery>,
+) -> ApiResult {
+    let hours: f64 = match q.period.as_deref() {
+        None => 24.0,
+        Some(p) => p
+            .parse()
+            .ok()
+            .filter(|h: &f64| h.is_finite() && *h > 0.0 && *h <= 24.0 * 90.0)
+            .ok_or_else(|| {
+                ApiError::field(
+                    StatusCode::BAD_REQUEST,
+                    "period",
+                    "must be a number of hours between 0 and 2160",
+                )
+            })?,
+    };
+    let rec = load(&st, &raw).await?;
+    let since = now_ms() - (hours * 3_600_000.0) as i64;
+    let beats = st.0.db.heartbeats(rec.id, since, HEARTBEAT_LIMIT).await?;
+    ok("", beats)
+}

@@ -1,0 +1,102 @@
+//! Check execution. Each monitor kind has its own file with an async `check`
+//! doing the I/O and a pure `evaluate` turning the raw result into an [`Outcome`].
+
+mod http;
+mod tcp;
+
+use picket_shared::monitor::MonitorKind;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A check's verdict before retry semantics are applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub up: bool,
+    pub msg: String,
+    /// Response time in ms, when the check measured one.
+    pub ping_ms: Option<f64>,
+}
+
+impl Outcome {
+    pub fn up(msg: impl Into<String>, ping_ms: Option<f64>) -> Self {
+        Self {
+            up: true,
+            msg: msg.into(),
+            ping_ms,
+        }
+    }
+    pub fn down(msg: impl Into<String>) -> Self {
+        Self {
+            up: false,
+            msg: msg.into(),
+            ping_ms: None,
+        }
+    }
+}
+
+/// Shared resources for checks: HTTP clients (pooled, so keep-alive connections
+/// are reused across checks) keyed by the settings a client fixes.
+pub struct CheckContext {
+    user_agent: String,
+    clients: Mutex<HashMap<(u32, bool), reqwest::Client>>,
+}
+
+impl CheckContext {
+    /// `User-Agent: Picket/<version> (node <id>)` tells a target which node checked it.
+    pub fn new(node_id: &str) -> Self {
+        Self {
+            user_agent: format!("Picket/{} (node {node_id})", picket_shared::VERSION),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client for a redirect limit and TLS policy, built on first use.
+    fn http_client(
+        &self,
+        max_redirects: u32,
+        ignore_tls: bool,
+    ) -> reqwest::Result<reqwest::Client> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&(max_redirects, ignore_tls)) {
+            return Ok(c.clone());
+        }
+        let policy = if max_redirects == 0 {
+            reqwest::redirect::Policy::none()
+        } else {
+            reqwest::redirect::Policy::limited(max_redirects as usize)
+        };
+        let c = reqwest::Client::builder()
+            .user_agent(&self.user_agent)
+            .redirect(policy)
+            .tls_danger_accept_invalid_certs(ignore_tls)
+            .pool_idle_timeout(Duration::from_secs(120))
+            .tcp_nodelay(true)
+            .no_proxy()
+            .build()?;
+        clients.insert((max_redirects, ignore_tls), c.clone());
+        Ok(c)
+    }
+}
+
+/// Runs one check of `kind`, bounded by `timeout`.
+pub async fn run(kind: &MonitorKind, timeout: Duration, ctx: &CheckContext) -> Outcome {
+    let started = Instant::now();
+    let fut = async {
+        match kind {
+            MonitorKind::Http(spec) => http::check(spec, ctx).await,
+            MonitorKind::Port { hostname, port } => tcp::check(hostname, *port).await,
+        }
+    };
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(o) => o,
+        Err(_) => Outcome::down(format!(
+            "timeout after {:.1} s",
+            started.elapsed().as_secs_f64().max(timeout.as_secs_f64())
+        )),
+    }
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0
+}

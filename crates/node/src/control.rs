@@ -1,0 +1,205 @@
+//! The control loop: renews the node's lease and reconciles the set of running
+//! monitors with the database by following the revision counter. One tick
+//! costs one indexed read of the `revision` row when nothing changed, however
+//! many monitors there are.
+
+use crate::metrics::Metrics;
+use crate::scheduler::{Ensured, Lease, Scheduler};
+use picket_shared::db::{Db, DbError, MonitorRecord};
+use picket_shared::monitor::Limits;
+use picket_shared::{NodeId, now_ms};
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Counts from one reconcile pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    pub started: usize,
+    pub restarted: usize,
+    pub stopped: usize,
+}
+
+pub struct Control {
+    db: Db,
+    node_id: NodeId,
+    node_name: String,
+    node_host: String,
+    sched: Scheduler,
+    lease: Arc<Lease>,
+    metrics: Arc<Metrics>,
+    /// Revision the running set reflects.
+    rev: i64,
+    renew_every: Duration,
+    next_renew: Instant,
+}
+
+impl Control {
+    pub fn new(
+        db: Db,
+        node_id: NodeId,
+        node_name: String,
+        node_host: String,
+        sched: Scheduler,
+        lease: Arc<Lease>,
+        metrics: Arc<Metrics>,
+        lease_ttl: Duration,
+    ) -> Self {
+        Self {
+            db,
+            node_id,
+            node_name,
+            node_host,
+            sched,
+            lease,
+            metrics,
+            rev: 0,
+            // Five renewals per TTL: a couple of slow ones do not fence the node.
+            renew_every: lease_ttl / 5,
+            next_renew: Instant::now(),
+        }
+    }
+
+    /// Loads every monitor this node owns and starts them spread over their
+    /// intervals (no serial stagger: all are scheduled at once), then marks the
+    /// lease renewed. Returns how many were started.
+    pub async fn initial_load(&mut self) -> Result<usize, DbError> {
+        let t0 = Instant::now();
+        let rev = self.db.revision().await?;
+        let owned = self.db.monitors(Some(&self.node_id)).await?;
+        let mut rng = rand::rng();
+        let mut n = 0;
+        for rec in &owned {
+            let spread =
+                Duration::from_millis(rng.random_range(0..u64::from(interval_of(rec)) * 1000));
+            if self.apply(rec, spread) == Some(Ensured::Started) {
+                n += 1;
+            }
+        }
+        self.rev = rev;
+        self.db.renew_lease(&self.node_id, now_ms()).await?;
+        self.lease.renewed(t0);
+        self.next_renew = t0 + self.renew_every;
+        Ok(n)
+    }
+
+    /// Starts, restarts or stops one monitor according to its row.
+    fn apply(&self, rec: &MonitorRecord, start_in: Duration) -> Option<Ensured> {
+        if rec.owner() != &self.node_id || !rec.active() {
+            self.sched.stop(rec.id);
+            return None;
+        }
+        match rec.fields.parse(&Limits::STORED) {
+            Ok(spec) => Some(self.sched.ensure(rec.id, spec, start_in)),
+            Err(errs) => {
+                let why: Vec<String> = errs.iter().map(ToString::to_string).collect();
+                tracing::warn!(monitor = %rec.id, errors = %why.join("; "), "cannot run monitor");
+                self.sched.stop(rec.id);
+                None
+            }
+        }
+    }
+
+    /// Applies every change since the last pass.
+    pub async fn reconcile_once(&mut self) -> Result<Reconciled, DbError> {
+        let changes = self.db.changes_since(self.rev).await?;
+        let mut out = Reconciled::default();
+        let mut rng = rand::rng();
+        for rec in &changes.changed {
+            let was = self.sched.contains(rec.id);
+            // Spread a burst of moved-in monitors over a second.
+            let jitter = Duration::from_millis(rng.random_range(0..1000));
+            match self.apply(rec, jitter) {
+                Some(Ensured::Started) => out.started += 1,
+                Some(Ensured::Restarted) => out.restarted += 1,
+                Some(Ensured::Unchanged) => {}
+                None if was => out.stopped += 1,
+                None => {}
+            }
+        }
+        for id in &changes.deleted {
+            if self.sched.stop(*id) {
+                out.stopped += 1;
+            }
+        }
+        self.rev = changes.rev;
+        if out != Reconciled::default() {
+            tracing::info!(
+                started = out.started,
+                restarted = out.restarted,
+                stopped = out.stopped,
+                running = self.sched.len(),
+                rev = self.rev,
+                "reconciled"
+            );
+        }
+        Ok(out)
+    }
+
+    /// One tick: renew the lease when due, reconcile, and only when both
+    /// succeeded count the lease as renewed — so a node coming back from a
+    /// partition learns what moved away before it runs anything again.
+    pub async fn tick(&mut self) -> Result<Reconciled, DbError> {
+        let t0 = Instant::now();
+        let renew_due = t0 >= self.next_renew;
+        let limit = self.renew_every.max(Duration::from_millis(500));
+        let result = async {
+            if renew_due {
+                let renewed =
+                    tokio::time::timeout(limit, self.db.renew_lease(&self.node_id, now_ms()))
+                        .await
+                        .map_err(|_| DbError::Unavailable(sqlx::Error::PoolTimedOut))??;
+                if !renewed {
+                    tracing::warn!(node = %self.node_id, "node row missing; registering again");
+                    self.db
+                        .register_node(&self.node_id, &self.node_name, &self.node_host)
+                        .await?;
+                }
+            }
+            tokio::time::timeout(limit, self.reconcile_once())
+                .await
+                .map_err(|_| DbError::Unavailable(sqlx::Error::PoolTimedOut))?
+        }
+        .await;
+        let was_fenced = !self.lease.is_valid();
+        match &result {
+            Ok(_) if renew_due => {
+                self.lease.renewed(t0);
+                self.next_renew = t0 + self.renew_every;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.metrics.reconcile_errors.inc();
+                tracing::warn!(cause = %e, "lease renewal / reconcile failed");
+            }
+        }
+        let fenced = !self.lease.is_valid();
+        if fenced != was_fenced {
+            if fenced {
+                tracing::error!(node = %self.node_id, "lease lapsed: pausing all checks until the database is reachable");
+            } else {
+                tracing::info!(node = %self.node_id, "lease renewed: checks resume");
+            }
+        }
+        self.metrics.fenced.set(i64::from(fenced));
+        result
+    }
+
+    /// Ticks every `every` until `shutdown`.
+    pub async fn run(mut self, every: Duration, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = ticker.tick() => { let _ = self.tick().await; }
+            }
+        }
+    }
+}
+
+fn interval_of(rec: &MonitorRecord) -> u32 {
+    rec.fields.interval.unwrap_or(60).clamp(1, 86_400) as u32
+}

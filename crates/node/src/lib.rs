@@ -1,0 +1,156 @@
+//! `picket-node`: a worker that runs exactly the monitors it owns
+//! (`COALESCE(assign_node, default_node_id) = this node`), records every
+//! result as a heartbeat, and serves the REST API.
+//!
+//! [`run`] is the whole node: it takes its listener and a shutdown future so
+//! tests can start several on port 0 and stop them at will.
+
+pub mod api;
+pub mod beat;
+pub mod checks;
+pub mod control;
+pub mod metrics;
+pub mod scheduler;
+pub mod writer;
+
+use anyhow::Context;
+use control::Control;
+use metrics::Metrics;
+use picket_shared::auth::Bootstrap;
+use picket_shared::config::NodeConfig;
+use picket_shared::db::{Db, MoveKind};
+use picket_shared::model::NodeStatus;
+use picket_shared::monitor::Limits;
+use picket_shared::{NodeId, placement};
+use scheduler::{Lease, Scheduler};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use writer::Writer;
+
+/// How long the final heartbeat flush may take at shutdown.
+const DRAIN_FOR: Duration = Duration::from_secs(2);
+
+/// Runs a node until `shutdown` resolves, then stops scheduling, flushes its
+/// heartbeats, marks itself `leaving` and hands its monitors to the other
+/// online nodes.
+pub async fn run(
+    cfg: NodeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let node_id = NodeId(cfg.node_id());
+    let db = Db::open(&cfg.database_url, cfg.db_pool)
+        .await
+        .context("cannot open the database")?;
+    db.register_node(&node_id, &cfg.node_name(), &cfg.node_host())
+        .await
+        .context("cannot register the node")?;
+    // Back after a graceful leave: take our own monitors back at once.
+    if db.node(&node_id).await?.map(|n| n.status) == Some(NodeStatus::Online) {
+        let home = db.recover_node(&node_id, 500).await?;
+        if home > 0 {
+            tracing::info!(node = %node_id, monitors = home, "monitors returned home");
+        }
+    }
+
+    let metrics = Arc::new(Metrics::new(node_id.as_str()));
+    let writer = Writer::new(cfg.heartbeat_buffer, cfg.heartbeat_batch, metrics.clone());
+    let lease = Arc::new(Lease::new(cfg.lease_ttl()));
+    let sched = Scheduler::new(
+        node_id.clone(),
+        cfg.max_concurrent_checks,
+        writer.clone(),
+        metrics.clone(),
+        lease.clone(),
+    );
+    let mut control = Control::new(
+        db.clone(),
+        node_id.clone(),
+        cfg.node_name(),
+        cfg.node_host(),
+        sched.clone(),
+        lease.clone(),
+        metrics.clone(),
+        cfg.lease_ttl(),
+    );
+    let n = control
+        .initial_load()
+        .await
+        .context("cannot load monitors")?;
+    tracing::info!(node = %node_id, monitors = n, addr = %listener.local_addr()?, "node started");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let flush_every = Duration::from_millis(cfg.heartbeat_flush_ms);
+    let writer_task = tokio::spawn(writer.clone().run(
+        db.clone(),
+        flush_every,
+        stopped(stop_rx.clone()),
+        DRAIN_FOR,
+    ));
+    let control_task =
+        tokio::spawn(control.run(cfg.reconcile_interval(), stopped(stop_rx.clone())));
+
+    let state = api::AppState(Arc::new(api::AppInner {
+        db: db.clone(),
+        node_id: node_id.clone(),
+        bootstrap: Bootstrap::new(cfg.api_token.as_deref()),
+        limits: Limits {
+            min_interval_secs: cfg.min_interval_secs,
+        },
+        metrics,
+        sched: sched.clone(),
+        lease,
+        writer,
+        started: Instant::now(),
+    }));
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")?;
+
+    tracing::info!(node = %node_id, "shutting down: stopping checks, flushing heartbeats");
+    sched.stop_all();
+    let _ = stop_tx.send(true);
+    let _ = control_task.await;
+    let _ = writer_task.await;
+    match tokio::time::timeout(Duration::from_secs(2), leave(&db, &node_id)).await {
+        Ok(Ok(moved)) => tracing::info!(node = %node_id, moved, "left the cluster"),
+        Ok(Err(e)) => tracing::warn!(node = %node_id, cause = %e, "could not hand monitors over"),
+        Err(_) => tracing::warn!(node = %node_id, "handing monitors over timed out"),
+    }
+    Ok(())
+}
+
+/// Marks the node `leaving` and assigns the monitors it owns to the other
+/// online nodes, water-filled, so they run on without waiting for the health
+/// checker's strikes. Returns how many moved.
+pub async fn leave(db: &Db, node_id: &NodeId) -> Result<u64, picket_shared::db::DbError> {
+    db.set_node_status(node_id, NodeStatus::Leaving).await?;
+    let counts = db.owner_counts().await?;
+    let survivors: BTreeMap<NodeId, usize> = db
+        .nodes()
+        .await?
+        .into_iter()
+        .filter(|n| n.status == NodeStatus::Online && &n.node_id != node_id)
+        .map(|n| {
+            let c = counts.get(&n.node_id).copied().unwrap_or(0);
+            (n.node_id, c)
+        })
+        .collect();
+    let mine: Vec<_> = db
+        .ownership(true)
+        .await?
+        .into_iter()
+        .filter(|o| o.owner() == node_id)
+        .map(|o| o.monitor)
+        .collect();
+    let moves = placement::plan_failover(&mine, &survivors);
+    db.apply_moves(&moves, MoveKind::Assign).await
+}
