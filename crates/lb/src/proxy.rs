@@ -1,0 +1,354 @@
+//! The request path: Pingora's `ProxyHttp` over the node view. It reads only
+//! the `ArcSwap` snapshot (no database, no DNS); local endpoints are answered
+//! in `request_filter`.
+
+use crate::local::{self, Reply, Route};
+use crate::metrics::status_class;
+use crate::state::Shared;
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use picket_shared::NodeId;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
+
+/// The proxy.
+pub struct Lb {
+    pub shared: Arc<Shared>,
+}
+
+/// Counts a request as in flight to a node for as long as it lives.
+pub struct Inflight(Arc<AtomicI64>);
+
+impl Inflight {
+    fn new(c: Arc<AtomicI64>) -> Inflight {
+        c.fetch_add(1, Ordering::Relaxed);
+        Inflight(c)
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Per-request state.
+#[derive(Default)]
+pub struct Ctx {
+    /// The node the request is (being) proxied to.
+    node: Option<NodeId>,
+    /// Nodes whose connection failed for this request.
+    tried: Vec<NodeId>,
+    /// Pinned node from the cookie.
+    pinned: Option<String>,
+    inflight: Option<Inflight>,
+    /// When the current node was picked (for the upstream latency histogram).
+    picked_at: Option<Instant>,
+    /// Answered locally: not counted as proxied.
+    local: bool,
+}
+
+impl Lb {
+    async fn write(&self, session: &mut Session, r: Reply) -> Result<()> {
+        let mut resp = ResponseHeader::build(r.status, Some(4 + r.headers.len()))?;
+        resp.insert_header("content-type", r.content_type)?;
+        resp.insert_header("content-length", r.body.len().to_string())?;
+        resp.insert_header("cache-control", "no-store")?;
+        for (k, v) in r.headers {
+            resp.append_header(k, v)?;
+        }
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await?;
+        if !head_only {
+            session.write_response_body(Some(r.body), true).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads a request body up to `MAX_ADMIN_BODY`; 413 past it.
+    async fn read_body(session: &mut Session) -> Result<Result<Bytes, Reply>> {
+        let too_big = || Reply::error(413, format!("body over {} bytes", local::MAX_ADMIN_BODY));
+        let declared = session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > local::MAX_ADMIN_BODY) {
+            return Ok(Err(too_big()));
+        }
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = session.read_request_body().await? {
+            if buf.len() + chunk.len() > local::MAX_ADMIN_BODY {
+                return Ok(Err(too_big()));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Ok(buf.freeze()))
+    }
+
+    async fn admin(&self, session: &Session) -> Option<Reply> {
+        let h = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if local::authorized(&self.shared, h).await {
+            None
+        } else {
+            Some(
+                Reply::error(401, "admin token required: Authorization: Bearer <token>")
+                    .with_header("www-authenticate", "Bearer".into()),
+            )
+        }
+    }
+
+    /// Answers a local endpoint.
+    async fn serve_local(&self, session: &mut Session, route: Route, ctx: &Ctx) -> Result<Reply> {
+        let s = &self.shared;
+        let v = s.view.load_full();
+        let now = local::now();
+        Ok(match route {
+            Route::Health => Reply::json(200, json!({"status": "ok", "ok": true})),
+            Route::Ping => Reply::json(200, json!({"ok": true, "msg": "pong", "time": now})),
+            Route::LbHealth => Reply::json(200, local::lb_health(&v)),
+            Route::Capacity => Reply::json(200, local::capacity(&v, s.cfg.capacity_per_node)),
+            Route::NodeStatus => Reply::json(200, local::node_status(&v)),
+            Route::LoadBalancerStatus => Reply::json(200, local::load_balancer_status(s, &v, now)),
+            Route::SystemStatus => Reply::json(200, local::system_status(s, &v, now)),
+            Route::HealthStatus => Reply::json(200, local::health_status(s, &v)),
+            Route::AvailableNodes => Reply::json(200, local::available_nodes(&v)),
+            Route::FixedNodeStatus => {
+                Reply::json(200, local::fixed_node_status(&v, ctx.pinned.as_deref()))
+            }
+            Route::FixedNode(node) => local::fixed_node(&v, &node, 3600),
+            Route::ClearFixedNode => local::clear_fixed_node(),
+            Route::SetFixedNode => match Self::read_body(session).await? {
+                Ok(body) => local::set_fixed_node(&v, &body, now),
+                Err(r) => r,
+            },
+            Route::Metrics => {
+                s.metrics.snapshot_age_ms.set(v.age_ms(now).unwrap_or(-1));
+                Reply {
+                    status: 200,
+                    body: Bytes::from(s.metrics.render()),
+                    content_type: "text/plain; version=0.0.4",
+                    headers: Vec::new(),
+                }
+            }
+            Route::UpdateLoads => {
+                if let Some(r) = self.admin(session).await {
+                    return Ok(r);
+                }
+                if local::refresh_now(s).await {
+                    Reply::json(
+                        200,
+                        json!({"ok": true, "nodes": local::lb_health(&s.view.load())["nodes"]}),
+                    )
+                } else {
+                    Reply::error(503, "the node view could not be refreshed")
+                }
+            }
+            Route::RebalancingStatus
+            | Route::TriggerHealthCheck
+            | Route::TriggerRebalancing
+            | Route::ForceRebalanceAll => {
+                if matches!(route, Route::RebalancingStatus) {
+                    Reply::json(200, json!({"ok": true, "running": false, "last": null}))
+                } else if let Some(r) = self.admin(session).await {
+                    r
+                } else {
+                    Reply::error(501, "not available in this build")
+                }
+            }
+            Route::NotFound => Reply::error(
+                404,
+                format!(
+                    "no such balancer endpoint: {}",
+                    session.req_header().uri.path()
+                ),
+            ),
+            Route::MethodNotAllowed(allow) => {
+                Reply::error(405, "method not allowed").with_header("allow", allow.into())
+            }
+        })
+    }
+}
+
+fn client_ip(session: &Session) -> Option<String> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip().to_string())
+}
+
+#[async_trait]
+impl ProxyHttp for Lb {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let cookies: Vec<&str> = session
+            .req_header()
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        ctx.pinned = local::pinned_node(&cookies);
+        let method = session.req_header().method.as_str().to_owned();
+        let Some(route) = local::route(&method, session.req_header().uri.path()) else {
+            return Ok(false);
+        };
+        ctx.local = true;
+        self.shared.metrics.local_requests.inc();
+        let reply = self.serve_local(session, route, ctx).await?;
+        self.write(session, reply).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let view = self.shared.view.load();
+        let Some(node) = view.pick(ctx.pinned.as_deref(), &ctx.tried) else {
+            let msg = if ctx.tried.is_empty() {
+                "no online node"
+            } else {
+                "no online node accepted the connection"
+            };
+            return Err(Error::explain(ErrorType::HTTPStatus(503), msg));
+        };
+        let addr = *node.addr.as_ref().expect("routable nodes are resolved");
+        ctx.node = Some(node.node_id.clone());
+        ctx.inflight = Some(Inflight::new(node.inflight.clone()));
+        ctx.picked_at = Some(Instant::now());
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(self.shared.cfg.connect_timeout());
+        peer.options.total_connection_timeout = Some(self.shared.cfg.connect_timeout());
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Ctx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // Nothing reached the node, so any method may go to the next one.
+        if let Some(node) = ctx.node.take() {
+            tracing::warn!(node = %node, cause = %e, "connect failed; trying the next node");
+            self.shared
+                .metrics
+                .connect_retries
+                .with_label_values(&[node.as_str()])
+                .inc();
+            ctx.tried.push(node);
+        }
+        ctx.inflight = None;
+        e.set_retry(true);
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        req: &mut RequestHeader,
+        _ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(ip) = client_ip(session) {
+            let xff = match req
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+                _ => ip.clone(),
+            };
+            req.insert_header("x-forwarded-for", xff)?;
+            req.insert_header("x-real-ip", ip)?;
+        }
+        if !req.headers.contains_key("x-forwarded-proto") {
+            req.insert_header("x-forwarded-proto", "http")?;
+        }
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(node) = &ctx.node {
+            resp.insert_header("x-routed-to", node.as_str())?;
+            if let Some(t) = ctx.picked_at {
+                self.shared
+                    .metrics
+                    .upstream_latency
+                    .with_label_values(&[node.as_str()])
+                    .observe(t.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(c) => *c,
+            _ => match e.esource() {
+                pingora::ErrorSource::Upstream => 502,
+                pingora::ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                _ => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let msg = e
+                .context
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_else(|| e.etype().as_str().to_owned());
+            let mut r = Reply::error(code, msg);
+            if let Some(n) = &ctx.node {
+                r = r.with_header("x-routed-to", n.to_string());
+            }
+            if let Err(w) = self.write(session, r).await {
+                tracing::debug!(cause = %w, "could not write the error response");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        ctx.inflight = None;
+        if ctx.local {
+            return;
+        }
+        let node = ctx.node.as_ref().map(NodeId::as_str).unwrap_or("none");
+        let class = session
+            .response_written()
+            .map(|r| status_class(r.status.as_u16()))
+            .unwrap_or("error");
+        self.shared
+            .metrics
+            .requests
+            .with_label_values(&[node, class])
+            .inc();
+    }
+}
