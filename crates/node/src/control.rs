@@ -21,11 +21,18 @@ pub struct Reconciled {
     pub stopped: usize,
 }
 
+/// Who this node is, as registered in the `node` table.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub id: NodeId,
+    pub name: String,
+    pub host: String,
+}
+
 pub struct Control {
     db: Db,
     node_id: NodeId,
-    node_name: String,
-    node_host: String,
+    me: Identity,
     sched: Scheduler,
     lease: Arc<Lease>,
     metrics: Arc<Metrics>,
@@ -38,9 +45,7 @@ pub struct Control {
 impl Control {
     pub fn new(
         db: Db,
-        node_id: NodeId,
-        node_name: String,
-        node_host: String,
+        me: Identity,
         sched: Scheduler,
         lease: Arc<Lease>,
         metrics: Arc<Metrics>,
@@ -48,9 +53,8 @@ impl Control {
     ) -> Self {
         Self {
             db,
-            node_id,
-            node_name,
-            node_host,
+            node_id: me.id.clone(),
+            me,
             sched,
             lease,
             metrics,
@@ -153,7 +157,7 @@ impl Control {
                 if !renewed {
                     tracing::warn!(node = %self.node_id, "node row missing; registering again");
                     self.db
-                        .register_node(&self.node_id, &self.node_name, &self.node_host)
+                        .register_node(&self.me.id, &self.me.name, &self.me.host)
                         .await?;
                 }
             }

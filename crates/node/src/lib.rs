@@ -24,7 +24,7 @@ use picket_shared::monitor::Limits;
 use picket_shared::{NodeId, placement};
 use scheduler::{Lease, Scheduler};
 use std::collections::BTreeMap;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -34,98 +34,145 @@ use writer::Writer;
 /// How long the final heartbeat flush may take at shutdown.
 const DRAIN_FOR: Duration = Duration::from_secs(2);
 
-/// Runs a node until `shutdown` resolves, then stops scheduling, flushes its
-/// heartbeats, marks itself `leaving` and hands its monitors to the other
-/// online nodes.
+/// Runs a node until `shutdown` resolves, then stops it (see [`Node::stop`]).
 pub async fn run(
     cfg: NodeConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let node_id = NodeId(cfg.node_id());
-    let db = Db::open(&cfg.database_url, cfg.db_pool)
-        .await
-        .context("cannot open the database")?;
-    db.register_node(&node_id, &cfg.node_name(), &cfg.node_host())
-        .await
-        .context("cannot register the node")?;
-    // Back after a graceful leave: take our own monitors back at once.
-    if db.node(&node_id).await?.map(|n| n.status) == Some(NodeStatus::Online) {
-        let home = db.recover_node(&node_id, 500).await?;
-        if home > 0 {
-            tracing::info!(node = %node_id, monitors = home, "monitors returned home");
+    let node = Node::start(cfg, listener).await?;
+    shutdown.await;
+    node.stop().await
+}
+
+/// A running node.
+pub struct Node {
+    pub node_id: NodeId,
+    pub addr: std::net::SocketAddr,
+    pub metrics: Arc<Metrics>,
+    db: Db,
+    sched: Scheduler,
+    stop_tx: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Node {
+    /// Opens the database, registers the node, loads and starts its monitors,
+    /// and serves the API on `listener`.
+    pub async fn start(cfg: NodeConfig, listener: TcpListener) -> anyhow::Result<Node> {
+        let node_id = NodeId(cfg.node_id());
+        let db = Db::open(&cfg.database_url, cfg.db_pool)
+            .await
+            .context("cannot open the database")?;
+        db.register_node(&node_id, &cfg.node_name(), &cfg.node_host())
+            .await
+            .context("cannot register the node")?;
+        // Back after a graceful leave: take our own monitors back at once.
+        if db.node(&node_id).await?.map(|n| n.status) == Some(NodeStatus::Online) {
+            let home = db.recover_node(&node_id, 500).await?;
+            if home > 0 {
+                tracing::info!(node = %node_id, monitors = home, "monitors returned home");
+            }
+        }
+
+        let metrics = Arc::new(Metrics::new(node_id.as_str()));
+        let writer = Writer::new(cfg.heartbeat_buffer, cfg.heartbeat_batch, metrics.clone());
+        let lease = Arc::new(Lease::new(cfg.lease_ttl()));
+        let sched = Scheduler::new(
+            node_id.clone(),
+            cfg.max_concurrent_checks,
+            writer.clone(),
+            metrics.clone(),
+            lease.clone(),
+        );
+        let mut control = Control::new(
+            db.clone(),
+            control::Identity {
+                id: node_id.clone(),
+                name: cfg.node_name(),
+                host: cfg.node_host(),
+            },
+            sched.clone(),
+            lease.clone(),
+            metrics.clone(),
+            cfg.lease_ttl(),
+        );
+        let n = control
+            .initial_load()
+            .await
+            .context("cannot load monitors")?;
+        let addr = listener.local_addr()?;
+        tracing::info!(node = %node_id, monitors = n, %addr, "node started");
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let flush_every = Duration::from_millis(cfg.heartbeat_flush_ms);
+        let tasks = vec![
+            tokio::spawn(writer.clone().run(
+                db.clone(),
+                flush_every,
+                stopped(stop_rx.clone()),
+                DRAIN_FOR,
+            )),
+            tokio::spawn(control.run(cfg.reconcile_interval(), stopped(stop_rx.clone()))),
+        ];
+
+        let state = api::AppState(Arc::new(api::AppInner {
+            db: db.clone(),
+            node_id: node_id.clone(),
+            bootstrap: Bootstrap::new(cfg.api_token.as_deref()),
+            limits: Limits {
+                min_interval_secs: cfg.min_interval_secs,
+            },
+            metrics: metrics.clone(),
+            sched: sched.clone(),
+            lease,
+            writer,
+            started: Instant::now(),
+        }));
+        let server = tokio::spawn(
+            axum::serve(listener, api::router(state))
+                .with_graceful_shutdown(stopped(stop_rx))
+                .into_future(),
+        );
+        Ok(Node {
+            node_id,
+            addr,
+            metrics,
+            db,
+            sched,
+            stop_tx,
+            tasks,
+            server,
+        })
+    }
+
+    /// Stops scheduling, flushes the buffered heartbeats, then marks the node
+    /// `leaving` and hands its monitors to the other online nodes.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let node_id = &self.node_id;
+        tracing::info!(node = %node_id, "shutting down: stopping checks, flushing heartbeats");
+        self.sched.stop_all();
+        let _ = self.stop_tx.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        match tokio::time::timeout(Duration::from_secs(2), leave(&self.db, node_id)).await {
+            Ok(Ok(moved)) => tracing::info!(node = %node_id, moved, "left the cluster"),
+            Ok(Err(e)) => {
+                tracing::warn!(node = %node_id, cause = %e, "could not hand monitors over")
+            }
+            Err(_) => tracing::warn!(node = %node_id, "handing monitors over timed out"),
+        }
+        // In-flight requests get a moment to finish; then the server is dropped.
+        match tokio::time::timeout(Duration::from_secs(1), self.server).await {
+            Ok(Ok(r)) => r.context("HTTP server failed"),
+            _ => Ok(()),
         }
     }
-
-    let metrics = Arc::new(Metrics::new(node_id.as_str()));
-    let writer = Writer::new(cfg.heartbeat_buffer, cfg.heartbeat_batch, metrics.clone());
-    let lease = Arc::new(Lease::new(cfg.lease_ttl()));
-    let sched = Scheduler::new(
-        node_id.clone(),
-        cfg.max_concurrent_checks,
-        writer.clone(),
-        metrics.clone(),
-        lease.clone(),
-    );
-    let mut control = Control::new(
-        db.clone(),
-        node_id.clone(),
-        cfg.node_name(),
-        cfg.node_host(),
-        sched.clone(),
-        lease.clone(),
-        metrics.clone(),
-        cfg.lease_ttl(),
-    );
-    let n = control
-        .initial_load()
-        .await
-        .context("cannot load monitors")?;
-    tracing::info!(node = %node_id, monitors = n, addr = %listener.local_addr()?, "node started");
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let flush_every = Duration::from_millis(cfg.heartbeat_flush_ms);
-    let writer_task = tokio::spawn(writer.clone().run(
-        db.clone(),
-        flush_every,
-        stopped(stop_rx.clone()),
-        DRAIN_FOR,
-    ));
-    let control_task =
-        tokio::spawn(control.run(cfg.reconcile_interval(), stopped(stop_rx.clone())));
-
-    let state = api::AppState(Arc::new(api::AppInner {
-        db: db.clone(),
-        node_id: node_id.clone(),
-        bootstrap: Bootstrap::new(cfg.api_token.as_deref()),
-        limits: Limits {
-            min_interval_secs: cfg.min_interval_secs,
-        },
-        metrics,
-        sched: sched.clone(),
-        lease,
-        writer,
-        started: Instant::now(),
-    }));
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
-
-    tracing::info!(node = %node_id, "shutting down: stopping checks, flushing heartbeats");
-    sched.stop_all();
-    let _ = stop_tx.send(true);
-    let _ = control_task.await;
-    let _ = writer_task.await;
-    match tokio::time::timeout(Duration::from_secs(2), leave(&db, &node_id)).await {
-        Ok(Ok(moved)) => tracing::info!(node = %node_id, moved, "left the cluster"),
-        Ok(Err(e)) => tracing::warn!(node = %node_id, cause = %e, "could not hand monitors over"),
-        Err(_) => tracing::warn!(node = %node_id, "handing monitors over timed out"),
-    }
-    Ok(())
 }
 
 /// Marks the node `leaving` and assigns the monitors it owns to the other

@@ -108,7 +108,12 @@ pub fn hostname() -> String {
 
 /// Settings of `picket-node`.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "picket-node", version, about = "Picket worker node")]
+#[command(
+    name = "picket-node",
+    version,
+    about = "Picket worker node",
+    args_override_self = true
+)]
 pub struct NodeConfig {
     /// TOML file with defaults for any of these settings.
     #[arg(long, env = "PICKET_CONFIG", global = true)]

@@ -712,33 +712,38 @@ impl Db {
     pub async fn recover_node(&self, node: &NodeId, batch: usize) -> Result<u64> {
         let mut total = 0;
         loop {
+            // Read first (no revision is spent when nothing is away), then
+            // update conditionally so a concurrent change is not overwritten.
+            let ids: Vec<i64> = dyn_query(format!(
+                "SELECT id FROM monitor WHERE default_node_id = ? AND assign_node IS NOT NULL \
+                 AND assign_node <> default_node_id LIMIT {batch}"
+            ))
+            .bind(node.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+            if ids.is_empty() {
+                return Ok(total);
+            }
+            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
             let n = in_tx!(self, |c| {
                 let rev = Self::bump_rev(c).await?;
-                let ids: Vec<i64> = dyn_query(format!(
-                    "SELECT id FROM monitor WHERE default_node_id = ? AND assign_node IS NOT NULL LIMIT {batch}"
-                ))
-                .bind(node.as_str())
-                .fetch_all(&mut *c)
-                .await?
-                .iter()
-                .map(|r| r.try_get("id"))
-                .collect::<Result<_, _>>()?;
-                if ids.is_empty() {
-                    return Ok(0);
-                }
-                let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
                 Ok(dyn_query(format!(
-                    "UPDATE monitor SET assign_node = NULL, rev = ? WHERE id IN ({list})"
+                    "UPDATE monitor SET assign_node = NULL, rev = ? \
+                     WHERE id IN ({list}) AND default_node_id = ? AND assign_node IS NOT NULL"
                 ))
                 .bind(rev)
+                .bind(node.as_str())
                 .execute(&mut *c)
                 .await?
                 .rows_affected())
             })?;
+            total += n;
             if n == 0 {
                 return Ok(total);
             }
-            total += n;
         }
     }
 

@@ -5,6 +5,7 @@
 //! take `now` as an argument; `db` is the only module that talks to the database.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod health;
