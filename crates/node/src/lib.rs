@@ -8,6 +8,7 @@
 pub mod api;
 pub mod beat;
 pub mod checks;
+pub mod cli;
 pub mod control;
 pub mod metrics;
 pub mod scheduler;
