@@ -107,27 +107,166 @@ pub struct MonitorFields {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MonitorType {
     Http,
+    Keyword,
+    JsonQuery,
     Port,
+    Ping,
+    Dns,
+    Push,
 }
 
 impl MonitorType {
-    pub const ALL: &'static [MonitorType] = &[MonitorType::Http, MonitorType::Port];
+    pub const ALL: &'static [MonitorType] = &[
+        MonitorType::Http,
+        MonitorType::Keyword,
+        MonitorType::JsonQuery,
+        MonitorType::Port,
+        MonitorType::Ping,
+        MonitorType::Dns,
+        MonitorType::Push,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             MonitorType::Http => "http",
+            MonitorType::Keyword => "keyword",
+            MonitorType::JsonQuery => "json-query",
             MonitorType::Port => "port",
+            MonitorType::Ping => "ping",
+            MonitorType::Dns => "dns",
+            MonitorType::Push => "push",
         }
     }
 
     /// Uptime Kuma's type names, plus `tcp` as an alias of `port`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "http" => Some(MonitorType::Http),
-            "port" | "tcp" => Some(MonitorType::Port),
-            _ => None,
+            "tcp" => Some(MonitorType::Port),
+            _ => Self::ALL.iter().copied().find(|t| t.as_str() == s),
         }
     }
+}
+
+/// How a `json-query` monitor compares the selected value with `expectedValue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Contains,
+}
+
+impl JsonOp {
+    pub const ALL: &'static [JsonOp] = &[
+        JsonOp::Eq,
+        JsonOp::Ne,
+        JsonOp::Lt,
+        JsonOp::Le,
+        JsonOp::Gt,
+        JsonOp::Ge,
+        JsonOp::Contains,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonOp::Eq => "==",
+            JsonOp::Ne => "!=",
+            JsonOp::Lt => "<",
+            JsonOp::Le => "<=",
+            JsonOp::Gt => ">",
+            JsonOp::Ge => ">=",
+            JsonOp::Contains => "contains",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|o| o.as_str() == s.trim())
+    }
+}
+
+/// What an HTTP-based monitor requires of the response body, beyond the status.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyExpect {
+    /// `http`: the status code alone decides.
+    None,
+    /// `keyword`: the body contains `keyword` (case-sensitive), or with
+    /// `invert` does not.
+    Keyword { keyword: String, invert: bool },
+    /// `json-query`: the RFC 9535 JSONPath `path` (already validated) selects a
+    /// value that compares to `expected` with `op`.
+    Json {
+        path: String,
+        op: JsonOp,
+        expected: String,
+    },
+}
+
+/// DNS record types a `dns` monitor may query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DnsRecordType {
+    A,
+    Aaaa,
+    Cname,
+    Mx,
+    Ns,
+    Txt,
+    Srv,
+    Caa,
+    Ptr,
+}
+
+impl DnsRecordType {
+    pub const ALL: &'static [DnsRecordType] = &[
+        DnsRecordType::A,
+        DnsRecordType::Aaaa,
+        DnsRecordType::Cname,
+        DnsRecordType::Mx,
+        DnsRecordType::Ns,
+        DnsRecordType::Txt,
+        DnsRecordType::Srv,
+        DnsRecordType::Caa,
+        DnsRecordType::Ptr,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsRecordType::A => "A",
+            DnsRecordType::Aaaa => "AAAA",
+            DnsRecordType::Cname => "CNAME",
+            DnsRecordType::Mx => "MX",
+            DnsRecordType::Ns => "NS",
+            DnsRecordType::Txt => "TXT",
+            DnsRecordType::Srv => "SRV",
+            DnsRecordType::Caa => "CAA",
+            DnsRecordType::Ptr => "PTR",
+        }
+    }
+
+    /// Case-insensitive, as Kuma clients send either.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// What a `dns` monitor asks and of whom.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsSpec {
+    /// The name to resolve.
+    pub hostname: String,
+    /// The resolver asked (`dns_resolve_server`, Kuma's default 1.1.1.1).
+    pub server: std::net::IpAddr,
+    /// The resolver's port (`port`, default 53).
+    pub port: u16,
+    pub record_type: DnsRecordType,
+    /// When set, UP also requires an answer equal to this (case-insensitive,
+    /// trailing dot ignored).
+    pub expected: Option<String>,
 }
 
 /// HTTP methods a monitor may use.
@@ -192,6 +331,11 @@ pub struct HttpSpec {
     pub accepted: Vec<StatusRange>,
     pub max_redirects: u32,
     pub ignore_tls: bool,
+    /// What the body must satisfy (`keyword`, `json-query`).
+    pub expect: BodyExpect,
+    /// `expiryNotification`: for https, DOWN when the certificate expires in
+    /// fewer than this many days (0 = off).
+    pub expiry_days: u32,
 }
 
 impl HttpSpec {
@@ -204,18 +348,41 @@ impl HttpSpec {
 /// in the node crate.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MonitorKind {
+    /// `http`, `keyword` and `json-query` (they differ in [`HttpSpec::expect`]).
     Http(HttpSpec),
-    Port { hostname: String, port: u16 },
+    Port {
+        hostname: String,
+        port: u16,
+    },
+    Dns(DnsSpec),
+    /// ICMP echo: `count` packets, UP when any is answered.
+    Ping {
+        hostname: String,
+        count: u32,
+    },
+    /// Passive: results arrive on `/api/push/{token}`; the owner only notices
+    /// when they stop.
+    Push,
 }
 
 impl MonitorKind {
     pub fn monitor_type(&self) -> MonitorType {
         match self {
-            MonitorKind::Http(_) => MonitorType::Http,
+            MonitorKind::Http(h) => match h.expect {
+                BodyExpect::None => MonitorType::Http,
+                BodyExpect::Keyword { .. } => MonitorType::Keyword,
+                BodyExpect::Json { .. } => MonitorType::JsonQuery,
+            },
             MonitorKind::Port { .. } => MonitorType::Port,
+            MonitorKind::Dns(_) => MonitorType::Dns,
+            MonitorKind::Ping { .. } => MonitorType::Ping,
+            MonitorKind::Push => MonitorType::Push,
         }
     }
 }
+
+/// Largest `packet_count` a ping monitor may send per check.
+pub const MAX_PING_COUNT: i64 = 100;
 
 /// A validated monitor configuration: what a node needs to run it.
 #[derive(Debug, Clone, PartialEq)]
@@ -359,7 +526,30 @@ impl MonitorFields {
         }
 
         let kind = ty.and_then(|ty| match ty {
-            MonitorType::Http => self.parse_http(&mut errs).map(MonitorKind::Http),
+            MonitorType::Http | MonitorType::Keyword | MonitorType::JsonQuery => {
+                self.parse_http(ty, &mut errs).map(MonitorKind::Http)
+            }
+            MonitorType::Dns => self.parse_dns(&mut errs).map(MonitorKind::Dns),
+            MonitorType::Ping => {
+                let hostname = self.required_host(&mut errs, "a ping monitor");
+                let count = self.packet_count.unwrap_or(1);
+                if !(1..=MAX_PING_COUNT).contains(&count) {
+                    errs.push(
+                        "packet_count",
+                        format!("must be between 1 and {MAX_PING_COUNT}"),
+                    );
+                }
+                Some(MonitorKind::Ping {
+                    hostname: hostname?,
+                    count: count.clamp(1, MAX_PING_COUNT) as u32,
+                })
+            }
+            MonitorType::Push => {
+                if let Some(Err(msg)) = self.push_token.as_deref().map(check_push_token) {
+                    errs.push("pushToken", msg);
+                }
+                Some(MonitorKind::Push)
+            }
             MonitorType::Port => {
                 let hostname = errs
                     .required("hostname", &self.hostname, "for a port monitor")
@@ -398,9 +588,138 @@ impl MonitorFields {
         })
     }
 
-    fn parse_http(&self, errs: &mut Errors) -> Option<HttpSpec> {
+    fn required_host(&self, errs: &mut Errors, what: &str) -> Option<String> {
+        let hostname = errs
+            .required("hostname", &self.hostname, &format!("for {what}"))
+            .map(|h| h.trim().to_owned());
+        match hostname {
+            Some(h) if h.is_empty() => {
+                errs.push("hostname", "must not be empty");
+                None
+            }
+            other => other,
+        }
+    }
+
+    fn parse_dns(&self, errs: &mut Errors) -> Option<DnsSpec> {
+        let hostname = self.required_host(errs, "a dns monitor");
+        let record_type = match self.dns_resolve_type.as_deref() {
+            None => Some(DnsRecordType::A),
+            Some(t) => DnsRecordType::parse(t).or_else(|| {
+                let known: Vec<_> = DnsRecordType::ALL.iter().map(|t| t.as_str()).collect();
+                errs.push(
+                    "dns_resolve_type",
+                    format!(
+                        "unknown record type '{t}' (supported: {})",
+                        known.join(", ")
+                    ),
+                );
+                None
+            }),
+        };
+        let server = match self.dns_resolve_server.as_deref().map(str::trim) {
+            None | Some("") => Some(std::net::IpAddr::from([1, 1, 1, 1])),
+            Some(s) => s.parse().ok().or_else(|| {
+                errs.push("dns_resolve_server", format!("'{s}' is not an IP address"));
+                None
+            }),
+        };
+        let port = match self.port {
+            None => Some(53),
+            Some(p) => match u16::try_from(p) {
+                Ok(p) if p > 0 => Some(p),
+                _ => {
+                    errs.push("port", "must be between 1 and 65535");
+                    None
+                }
+            },
+        };
+        Some(DnsSpec {
+            hostname: hostname?,
+            server: server?,
+            port: port?,
+            record_type: record_type?,
+            expected: self
+                .expected_value
+                .as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+        })
+    }
+
+    fn parse_expect(&self, ty: MonitorType, errs: &mut Errors) -> Option<BodyExpect> {
+        match ty {
+            MonitorType::Keyword => {
+                let keyword = errs.required("keyword", &self.keyword, "for a keyword monitor")?;
+                if keyword.is_empty() {
+                    errs.push("keyword", "must not be empty");
+                    return None;
+                }
+                Some(BodyExpect::Keyword {
+                    keyword: keyword.clone(),
+                    invert: self.invert_keyword.unwrap_or(false),
+                })
+            }
+            MonitorType::JsonQuery => {
+                let path = errs
+                    .required("jsonPath", &self.json_path, "for a json-query monitor")
+                    .map(|p| p.trim().to_owned());
+                let path = path.and_then(|p| match serde_json_path::JsonPath::parse(&p) {
+                    Ok(_) => Some(p),
+                    Err(e) => {
+                        errs.push(
+                            "jsonPath",
+                            format!("is not an RFC 9535 JSONPath expression: {e}"),
+                        );
+                        None
+                    }
+                });
+                let op = match self.json_path_operator.as_deref() {
+                    None => Some(JsonOp::Eq),
+                    Some(o) => JsonOp::parse(o).or_else(|| {
+                        let known: Vec<_> = JsonOp::ALL.iter().map(|o| o.as_str()).collect();
+                        errs.push(
+                            "jsonPathOperator",
+                            format!("must be one of {}", known.join(", ")),
+                        );
+                        None
+                    }),
+                };
+                let expected = errs.required(
+                    "expectedValue",
+                    &self.expected_value,
+                    "for a json-query monitor",
+                );
+                Some(BodyExpect::Json {
+                    path: path?,
+                    op: op?,
+                    expected: expected?.clone(),
+                })
+            }
+            _ => Some(BodyExpect::None),
+        }
+    }
+
+    fn parse_http(&self, ty: MonitorType, errs: &mut Errors) -> Option<HttpSpec> {
+        let expect = self.parse_expect(ty, errs);
+        let expiry_days = self.expiry_notification.unwrap_or(0);
+        if !(0..=3650).contains(&expiry_days) {
+            errs.push(
+                "expiryNotification",
+                "must be a number of days between 0 (off) and 3650",
+            );
+        }
         let url = errs
-            .required("url", &self.url, "for an http monitor")
+            .required(
+                "url",
+                &self.url,
+                &format!(
+                    "for a{} {} monitor",
+                    if ty == MonitorType::Http { "n" } else { "" },
+                    ty.as_str()
+                ),
+            )
             .and_then(|u| match url::Url::parse(u.trim()) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
                 Ok(_) => {
@@ -457,8 +776,24 @@ impl MonitorFields {
             accepted,
             max_redirects: max_redirects.clamp(0, 30) as u32,
             ignore_tls: self.ignore_tls.unwrap_or(false),
+            expect: expect?,
+            expiry_days: expiry_days.clamp(0, 3650) as u32,
         })
     }
+}
+
+/// Push tokens travel in URLs: 1–255 characters of `A-Z a-z 0-9 - _`.
+pub fn check_push_token(t: &str) -> Result<(), String> {
+    if t.is_empty() || t.len() > 255 {
+        return Err("must be 1 to 255 characters".into());
+    }
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err("may contain only letters, digits, '-' and '_'".into());
+    }
+    Ok(())
 }
 
 fn check_interval(errs: &mut Errors, field: &str, v: i64, limits: &Limits) -> bool {
@@ -546,11 +881,38 @@ impl MonitorSpec {
                 f.accepted_statuscodes = Some(h.accepted.iter().map(|r| r.to_string()).collect());
                 f.maxredirects = Some(h.max_redirects.into());
                 f.ignore_tls = Some(h.ignore_tls);
+                if h.expiry_days > 0 {
+                    f.expiry_notification = Some(h.expiry_days.into());
+                }
+                match &h.expect {
+                    BodyExpect::None => {}
+                    BodyExpect::Keyword { keyword, invert } => {
+                        f.keyword = Some(keyword.clone());
+                        f.invert_keyword = Some(*invert);
+                    }
+                    BodyExpect::Json { path, op, expected } => {
+                        f.json_path = Some(path.clone());
+                        f.json_path_operator = Some(op.as_str().to_owned());
+                        f.expected_value = Some(expected.clone());
+                    }
+                }
             }
             MonitorKind::Port { hostname, port } => {
                 f.hostname = Some(hostname.clone());
                 f.port = Some((*port).into());
             }
+            MonitorKind::Dns(d) => {
+                f.hostname = Some(d.hostname.clone());
+                f.port = Some(d.port.into());
+                f.dns_resolve_server = Some(d.server.to_string());
+                f.dns_resolve_type = Some(d.record_type.as_str().to_owned());
+                f.expected_value = d.expected.clone();
+            }
+            MonitorKind::Ping { hostname, count } => {
+                f.hostname = Some(hostname.clone());
+                f.packet_count = Some((*count).into());
+            }
+            MonitorKind::Push => {}
         }
         f
     }
@@ -750,5 +1112,132 @@ mod tests {
         let spec = f.parse(&LIMITS).unwrap();
         assert_eq!(spec.interval_secs, 90);
         assert_eq!(spec.name, "a");
+    }
+
+    #[test]
+    fn every_kuma_type_name_parses() {
+        for t in MonitorType::ALL {
+            assert_eq!(MonitorType::parse(t.as_str()), Some(*t));
+        }
+        assert_eq!(MonitorType::parse("tcp"), Some(MonitorType::Port));
+        assert_eq!(MonitorType::parse("json"), None);
+    }
+
+    #[test]
+    fn new_kinds_parse_with_kuma_defaults() {
+        let k = parse(json!({"name":"a","type":"keyword","url":"http://x.test/","keyword":"up"}))
+            .unwrap();
+        assert_eq!(k.kind.monitor_type(), MonitorType::Keyword);
+        let j = parse(
+            json!({"name":"a","type":"json-query","url":"http://x.test/",
+            "jsonPath":"$.a","expectedValue":"1"}),
+        )
+        .unwrap();
+        let MonitorKind::Http(h) = &j.kind else {
+            panic!()
+        };
+        assert_eq!(
+            h.expect,
+            BodyExpect::Json {
+                path: "$.a".into(),
+                op: JsonOp::Eq,
+                expected: "1".into()
+            }
+        );
+        let d = parse(json!({"name":"a","type":"dns","hostname":"x.test"})).unwrap();
+        let MonitorKind::Dns(d) = d.kind else {
+            panic!()
+        };
+        assert_eq!((d.port, d.record_type), (53, DnsRecordType::A));
+        assert_eq!(d.server.to_string(), "1.1.1.1");
+        let p = parse(json!({"name":"a","type":"ping","hostname":"127.0.0.1"})).unwrap();
+        assert_eq!(
+            p.kind,
+            MonitorKind::Ping {
+                hostname: "127.0.0.1".into(),
+                count: 1
+            }
+        );
+        let p = parse(json!({"name":"a","type":"push","interval":60})).unwrap();
+        assert_eq!(p.kind, MonitorKind::Push);
+    }
+
+    #[test]
+    fn bad_input_of_the_new_kinds_is_named() {
+        let cases = [
+            (
+                json!({"name":"a","type":"keyword","url":"http://x.test/"}),
+                "keyword",
+            ),
+            (
+                json!({"name":"a","type":"keyword","url":"http://x.test/","keyword":""}),
+                "keyword",
+            ),
+            (
+                json!({"name":"a","type":"json-query","url":"http://x.test/","jsonPath":"$[","expectedValue":"1"}),
+                "jsonPath",
+            ),
+            (
+                json!({"name":"a","type":"json-query","url":"http://x.test/","jsonPath":"a.b","expectedValue":"1"}),
+                "jsonPath",
+            ),
+            (
+                json!({"name":"a","type":"json-query","url":"http://x.test/","jsonPath":"$.a"}),
+                "expectedValue",
+            ),
+            (
+                json!({"name":"a","type":"json-query","url":"http://x.test/","jsonPath":"$.a","expectedValue":"1","jsonPathOperator":"=~"}),
+                "jsonPathOperator",
+            ),
+            (
+                json!({"name":"a","type":"dns","hostname":"x.test","dns_resolve_type":"HINFO"}),
+                "dns_resolve_type",
+            ),
+            (
+                json!({"name":"a","type":"dns","hostname":"x.test","dns_resolve_server":"dns.test"}),
+                "dns_resolve_server",
+            ),
+            (json!({"name":"a","type":"dns"}), "hostname"),
+            (
+                json!({"name":"a","type":"ping","hostname":"h","packet_count":0}),
+                "packet_count",
+            ),
+            (
+                json!({"name":"a","type":"ping","hostname":"h","packet_count":-3}),
+                "packet_count",
+            ),
+            (
+                json!({"name":"a","type":"ping","hostname":"h","packet_count":101}),
+                "packet_count",
+            ),
+            (json!({"name":"a","type":"push","interval":5}), "interval"),
+            (
+                json!({"name":"a","type":"push","pushToken":"a b"}),
+                "pushToken",
+            ),
+            (
+                json!({"name":"a","type":"http","url":"https://x.test/","expiryNotification":-1}),
+                "expiryNotification",
+            ),
+        ];
+        for (body, field) in cases {
+            assert_eq!(fields_of(parse(body.clone())), [field], "{body}");
+        }
+    }
+
+    #[test]
+    fn new_kinds_round_trip_through_fields() {
+        let bodies = [
+            json!({"name":"a","type":"keyword","url":"http://x.test/","keyword":"up","invertKeyword":true}),
+            json!({"name":"a","type":"json-query","url":"http://x.test/","jsonPath":"$.a[0]","jsonPathOperator":">=","expectedValue":"2"}),
+            json!({"name":"a","type":"dns","hostname":"x.test","dns_resolve_server":"127.0.0.1","port":5353,"dns_resolve_type":"mx","expectedValue":"10 mx.test."}),
+            json!({"name":"a","type":"ping","hostname":"127.0.0.1","packet_count":3}),
+            json!({"name":"a","type":"push","interval":30}),
+            json!({"name":"a","type":"http","url":"https://x.test/","expiryNotification":14}),
+        ];
+        for b in bodies {
+            let spec = parse(b.clone()).unwrap();
+            assert_eq!(spec.to_fields().parse(&LIMITS).unwrap(), spec, "{b}");
+        }
     }
 }

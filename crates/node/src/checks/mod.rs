@@ -1,8 +1,14 @@
 //! Check execution. Each monitor kind has its own file with an async `check`
 //! doing the I/O and a pure `evaluate` turning the raw result into an [`Outcome`].
 
-mod http;
-mod tcp;
+pub mod dns;
+pub mod http;
+pub mod json_query;
+pub mod keyword;
+pub mod ping;
+pub mod push;
+pub mod tcp;
+pub mod tls;
 
 use picket_shared::monitor::MonitorKind;
 use std::collections::HashMap;
@@ -16,6 +22,8 @@ pub struct Outcome {
     pub msg: String,
     /// Response time in ms, when the check measured one.
     pub ping_ms: Option<f64>,
+    /// The server certificate's expiry facts (https only).
+    pub cert: Option<tls::CertInfo>,
 }
 
 impl Outcome {
@@ -24,6 +32,7 @@ impl Outcome {
             up: true,
             msg: msg.into(),
             ping_ms,
+            cert: None,
         }
     }
     pub fn down(msg: impl Into<String>) -> Self {
@@ -31,6 +40,7 @@ impl Outcome {
             up: false,
             msg: msg.into(),
             ping_ms: None,
+            cert: None,
         }
     }
 }
@@ -40,6 +50,9 @@ impl Outcome {
 pub struct CheckContext {
     user_agent: String,
     clients: Mutex<HashMap<(u32, bool), reqwest::Client>>,
+    /// One ICMP socket per address family, shared by every ping monitor (each
+    /// raw socket sees every reply, so one per check would not scale).
+    pingers: Mutex<HashMap<bool, surge_ping::Client>>,
 }
 
 impl CheckContext {
@@ -48,7 +61,21 @@ impl CheckContext {
         Self {
             user_agent: format!("Picket/{} (node {node_id})", picket_shared::VERSION),
             clients: Mutex::new(HashMap::new()),
+            pingers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The ICMP client for `kind`, opened on first use (and retried on the
+    /// next check when the kernel refused it).
+    fn ping_client(&self, kind: surge_ping::ICMP) -> std::io::Result<surge_ping::Client> {
+        let v6 = kind == surge_ping::ICMP::V6;
+        let mut pingers = self.pingers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = pingers.get(&v6) {
+            return Ok(c.clone());
+        }
+        let c = surge_ping::Client::new(&surge_ping::Config::builder().kind(kind).build())?;
+        pingers.insert(v6, c.clone());
+        Ok(c)
     }
 
     /// The client for a redirect limit and TLS policy, built on first use.
@@ -72,6 +99,7 @@ impl CheckContext {
             .tls_danger_accept_invalid_certs(ignore_tls)
             .pool_idle_timeout(Duration::from_secs(120))
             .tcp_nodelay(true)
+            .tls_info(true)
             .no_proxy()
             .build()?;
         clients.insert((max_redirects, ignore_tls), c.clone());
@@ -86,6 +114,12 @@ pub async fn run(kind: &MonitorKind, timeout: Duration, ctx: &CheckContext) -> O
         match kind {
             MonitorKind::Http(spec) => http::check(spec, ctx).await,
             MonitorKind::Port { hostname, port } => tcp::check(hostname, *port).await,
+            MonitorKind::Dns(spec) => dns::check(spec, timeout).await,
+            MonitorKind::Ping { hostname, count } => {
+                ping::check(hostname, *count, timeout, ctx).await
+            }
+            // The scheduler handles push monitors itself (they need the DB).
+            MonitorKind::Push => Outcome::down("push monitors are not actively checked"),
         }
     };
     match tokio::time::timeout(timeout, fut).await {
