@@ -212,8 +212,11 @@ impl LbConfig {
         if !(0.0..=1.0).contains(&self.panic_threshold) {
             bad.push("PICKET_HC_PANIC_THRESHOLD must be between 0 and 1".to_owned());
         }
-        if self.lease_ttl_secs < 2 {
-            bad.push("PICKET_LB_LEASE_TTL_SECS must be at least 2".to_owned());
+        if self.lease_ttl_secs < 2 || self.lease_ttl_secs < 2 * self.hc_interval_secs {
+            bad.push(
+                "PICKET_LB_LEASE_TTL_SECS must be at least 2 and at least twice PICKET_HC_INTERVAL_SECS (the leader renews it once a round)"
+                    .to_owned(),
+            );
         }
         if self.recovery_batch == 0 || self.db_pool == 0 || self.capacity_per_node == 0 {
             bad.push(

@@ -5,10 +5,13 @@
 //!   database and no DNS I/O.
 //! - [`control`] is a background service with its own runtime that owns the
 //!   database pool and the resolver ([`dns`]) and republishes the node view.
+//! - [`cluster`] is a second background service: the leader lease, the health
+//!   checker, failover, recovery and rebalancing.
 //!
 //! [`run`] takes a shutdown signal so tests can start and stop a balancer in
 //! process; `main` passes Pingora's Unix signal watcher.
 
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod dns;
@@ -50,6 +53,12 @@ pub fn build(cfg: LbConfig) -> (Server, Arc<Shared>) {
     server.add_service(background_service(
         "picket-lb control",
         control::Control {
+            shared: shared.clone(),
+        },
+    ));
+    server.add_service(background_service(
+        "picket-lb cluster",
+        cluster::ClusterService {
             shared: shared.clone(),
         },
     ));

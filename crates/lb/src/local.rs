@@ -238,8 +238,10 @@ pub fn load_balancer_status(s: &Shared, v: &NodeView, now: i64) -> Value {
     })
 }
 
-/// `/lb/health-status` (the checker's persisted counters per node).
+/// `/lb/health-status` (the checker's persisted counters per node, the
+/// leader, the panic state and the failover/recovery history).
 pub fn health_status(s: &Shared, v: &NodeView) -> Value {
+    let c = s.cluster.load();
     let nodes: Vec<Value> = v
         .nodes
         .iter()
@@ -264,8 +266,30 @@ pub fn health_status(s: &Shared, v: &NodeView) -> Value {
             "fall": s.cfg.hc_fall,
             "rise": s.cfg.hc_rise,
             "panic_threshold": s.cfg.panic_threshold,
+            "auto_rebalance": s.cfg.auto_rebalance,
         },
+        "lb_id": s.lb_id,
+        "leader": c.leader,
+        "leader_id": c.leader_id,
+        "lease_expires_at": c.lease_expires_at,
+        "rounds": c.rounds,
+        "last_round_at": c.last_round_at,
+        "last_round_ms": c.last_round_ms,
+        "last_error": c.last_error,
+        "panic": {"active": c.panic, "failing": c.failing, "total": c.total},
         "nodes": nodes,
+        "events": c.events,
+    })
+}
+
+/// `/lb/rebalancing-status`.
+pub fn rebalancing_status(s: &Shared) -> Value {
+    let last = s.rebalance.last.lock().ok().and_then(|l| l.clone());
+    json!({
+        "ok": true,
+        "running": s.rebalance.running.load(std::sync::atomic::Ordering::Acquire),
+        "last": last,
+        "auto_rebalance": s.cfg.auto_rebalance,
     })
 }
 
@@ -433,6 +457,7 @@ pub fn system_status(s: &Shared, v: &NodeView, now: i64) -> Value {
         "nodes": node_status(v)["nodes"],
         "capacity": capacity(v, s.cfg.capacity_per_node),
         "health": health_status(s, v),
+        "rebalancing": rebalancing_status(s),
     })
 }
 

@@ -2,6 +2,7 @@
 //! the `ArcSwap` snapshot (no database, no DNS); local endpoints are answered
 //! in `request_filter`.
 
+use crate::cluster::{self, ClusterCommand, RunningGuard};
 use crate::local::{self, Reply, Route};
 use crate::metrics::status_class;
 use crate::state::Shared;
@@ -16,6 +17,9 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
+
+/// How long an admin request waits for a round or a rebalance.
+const ROUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The proxy.
 pub struct Lb {
@@ -157,16 +161,37 @@ impl Lb {
                     Reply::error(503, "the node view could not be refreshed")
                 }
             }
-            Route::RebalancingStatus
-            | Route::TriggerHealthCheck
-            | Route::TriggerRebalancing
-            | Route::ForceRebalanceAll => {
-                if matches!(route, Route::RebalancingStatus) {
-                    Reply::json(200, json!({"ok": true, "running": false, "last": null}))
-                } else if let Some(r) = self.admin(session).await {
-                    r
-                } else {
-                    Reply::error(501, "not available in this build")
+            Route::RebalancingStatus => Reply::json(200, local::rebalancing_status(s)),
+            Route::TriggerHealthCheck => {
+                if let Some(r) = self.admin(session).await {
+                    return Ok(r);
+                }
+                let tx = &s.cluster_commands;
+                match cluster::ask(tx, |reply| ClusterCommand::Round { reply }, ROUND_TIMEOUT).await
+                {
+                    Some(v) => Reply::json(200, v),
+                    None => Reply::error(503, "the health check round did not finish"),
+                }
+            }
+            Route::TriggerRebalancing | Route::ForceRebalanceAll => {
+                if let Some(r) = self.admin(session).await {
+                    return Ok(r);
+                }
+                let Some(_running) = RunningGuard::try_start(&s.rebalance.running) else {
+                    return Ok(Reply::error(409, "a rebalance is already running"));
+                };
+                let all = route == Route::ForceRebalanceAll;
+                let tx = &s.cluster_commands;
+                match cluster::ask(
+                    tx,
+                    |reply| ClusterCommand::Rebalance { all, reply },
+                    ROUND_TIMEOUT,
+                )
+                .await
+                {
+                    Some(Ok(v)) => Reply::json(200, v),
+                    Some(Err((code, msg))) => Reply::error(code, msg),
+                    None => Reply::error(503, "the rebalance did not finish in time"),
                 }
             }
             Route::NotFound => Reply::error(

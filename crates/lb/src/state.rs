@@ -1,5 +1,6 @@
 //! The state every part of one balancer shares: one `Arc<Shared>`.
 
+use crate::cluster::{ClusterCommand, ClusterReport, RebalanceState};
 use crate::config::LbConfig;
 use crate::metrics::Metrics;
 use crate::view::NodeView;
@@ -37,11 +38,20 @@ pub struct Shared {
     pub(crate) commands_rx: Mutex<Option<mpsc::Receiver<Command>>>,
     /// Epoch ms the balancer started.
     pub started_at: i64,
+    /// What the cluster service last saw (leader, panic, history).
+    pub cluster: ArcSwap<ClusterReport>,
+    /// The running or last rebalance.
+    pub rebalance: RebalanceState,
+    /// To the cluster service.
+    pub cluster_commands: mpsc::Sender<ClusterCommand>,
+    /// The cluster service's end, taken once when it starts.
+    pub(crate) cluster_rx: Mutex<Option<mpsc::Receiver<ClusterCommand>>>,
 }
 
 impl Shared {
     pub fn new(cfg: LbConfig) -> Shared {
         let (tx, rx) = mpsc::channel(64);
+        let (ctx, crx) = mpsc::channel(16);
         Shared {
             lb_id: cfg.lb_id(),
             bootstrap: Bootstrap::new(cfg.api_token.as_deref()),
@@ -51,6 +61,10 @@ impl Shared {
             commands: tx,
             commands_rx: Mutex::new(Some(rx)),
             started_at: picket_shared::now_ms(),
+            cluster: ArcSwap::from_pointee(ClusterReport::default()),
+            rebalance: RebalanceState::default(),
+            cluster_commands: ctx,
+            cluster_rx: Mutex::new(Some(crx)),
         }
     }
 }

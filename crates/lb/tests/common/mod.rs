@@ -86,23 +86,28 @@ impl Drop for LbHandle {
 pub async fn spawn_lb(db_url: &str, extra: &[&str]) -> LbHandle {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut args = vec![
-        "picket-lb",
-        "--listen",
-        &listen,
-        "--database-url",
-        db_url,
-        "--api-token",
-        TOKEN,
-        "--refresh-ms",
-        "100",
-        "--threads",
-        "1",
-        "--grace-period-secs",
-        "0",
-        "--connect-timeout-ms",
-        "500",
+    let lb_id = format!("lb-{port}");
+    // Defaults for tests; a flag in `extra` replaces its default. The health
+    // checker stays out of the way unless a test sets its pace.
+    let defaults: [(&str, &str); 11] = [
+        ("--listen", &listen),
+        ("--database-url", db_url),
+        ("--api-token", TOKEN),
+        ("--refresh-ms", "100"),
+        ("--threads", "1"),
+        ("--grace-period-secs", "0"),
+        ("--connect-timeout-ms", "500"),
+        ("--lb-id", &lb_id),
+        ("--hc-interval-secs", "3600"),
+        ("--lease-ttl-secs", "7200"),
+        ("--log-format", "text"),
     ];
+    let mut args = vec!["picket-lb"];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            args.extend_from_slice(&[flag, value]);
+        }
+    }
     args.extend_from_slice(extra);
     let cfg = LbConfig::from_args(args).expect("config");
     cfg.validate().expect("valid config");
@@ -124,6 +129,17 @@ pub async fn spawn_lb(db_url: &str, extra: &[&str]) -> LbHandle {
     })
     .await;
     h
+}
+
+impl LbHandle {
+    /// Waits for the cluster service's first (automatic) round, so that the
+    /// rounds a test triggers are the only ones after it.
+    pub async fn settled(&self) {
+        eventually("the first cluster round", || async {
+            self.get_json("/lb/health-status").await["rounds"].as_u64() >= Some(1)
+        })
+        .await;
+    }
 }
 
 pub fn client() -> reqwest::Client {
