@@ -538,3 +538,63 @@ async fn api_keys_are_enforced() {
         node.stop().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_leaves_hands_its_monitors_over_and_takes_them_back_on_return() {
+    for t in backends().await {
+        let farm = Farm::start().await.unwrap();
+        let n1 = spawn_node(&t.url, "n1", &[]).await;
+        let n2 = spawn_node(&t.url, "n2", &[]).await;
+        let api = Api::new(n2.addr);
+        for name in ["p", "q"] {
+            api.create_monitor(json!({"name": name, "type": "http", "url": farm.url(name), "interval": 1, "node_id": "n1"}))
+                .await;
+        }
+        eventually(WAIT, "n1 checking", || async {
+            farm.hits("p").iter().any(|h| h.node == "n1").then_some(())
+        })
+        .await;
+
+        n1.stop().await.unwrap();
+        let node = t.db.node(&NodeId::from("n1")).await.unwrap().unwrap();
+        assert_eq!(
+            node.status,
+            picket_shared::model::NodeStatus::Leaving,
+            "{}",
+            t.label
+        );
+        let owners: Vec<_> =
+            t.db.monitors(None)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.owner().to_string())
+                .collect();
+        assert_eq!(owners, ["n2", "n2"], "{}: handed over at once", t.label);
+        let left = now_ms();
+        eventually(WAIT, "n2 checking the handed-over monitors", || async {
+            ["p", "q"]
+                .iter()
+                .all(|m| {
+                    farm.hits(m)
+                        .iter()
+                        .any(|h| h.node == "n2" && h.at_ms > left)
+                })
+                .then_some(())
+        })
+        .await;
+
+        // Back again: online at once, and its monitors come home.
+        let n1 = spawn_node(&t.url, "n1", &[]).await;
+        let owners: Vec<_> =
+            t.db.monitors(None)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.owner().to_string())
+                .collect();
+        assert_eq!(owners, ["n1", "n1"], "{}", t.label);
+        n1.stop().await.unwrap();
+        n2.stop().await.unwrap();
+    }
+}
