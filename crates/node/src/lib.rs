@@ -11,6 +11,7 @@ pub mod checks;
 pub mod cli;
 pub mod control;
 pub mod metrics;
+pub mod retention;
 pub mod scheduler;
 pub mod writer;
 
@@ -87,6 +88,7 @@ impl Node {
             metrics.clone(),
             lease.clone(),
         );
+        sched.attach_db(db.clone());
         let mut control = Control::new(
             db.clone(),
             control::Identity {
@@ -119,6 +121,11 @@ impl Node {
                 DRAIN_FOR,
             )),
             tokio::spawn(control.run(cfg.reconcile_interval(), stopped(stop_rx.clone()))),
+            tokio::spawn(retention::run(
+                db.clone(),
+                cfg.heartbeat_retention(),
+                stopped(stop_rx.clone()),
+            )),
         ];
 
         let state = api::AppState(Arc::new(api::AppInner {

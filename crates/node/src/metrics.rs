@@ -2,9 +2,22 @@
 //! run in one test process).
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+/// Uptime Kuma's per-monitor label names, so existing dashboards work.
+pub const MONITOR_LABELS: [&str; 6] = [
+    "monitor_id",
+    "monitor_name",
+    "monitor_type",
+    "monitor_url",
+    "monitor_hostname",
+    "monitor_port",
+];
+
+/// One monitor's label values, in [`MONITOR_LABELS`] order.
+pub type MonitorLabels = [String; 6];
 
 pub struct Metrics {
     registry: Registry,
@@ -29,6 +42,14 @@ pub struct Metrics {
     pub hb_dropped: IntCounter,
     pub hb_write_errors: IntCounter,
     pub reconcile_errors: IntCounter,
+    /// Uptime Kuma's per-monitor series, set by the owning node after each
+    /// result: 0 down, 1 up, 2 pending, 3 maintenance.
+    pub monitor_status: IntGaugeVec,
+    /// Response time of the last check, ms.
+    pub monitor_response_time: GaugeVec,
+    pub monitor_cert_days_remaining: IntGaugeVec,
+    /// 1 when the certificate verified on the last check.
+    pub monitor_cert_is_valid: IntGaugeVec,
 }
 
 impl Metrics {
@@ -123,6 +144,38 @@ impl Metrics {
                 "Failed reconcile passes",
             )
             .unwrap(),
+            monitor_status: IntGaugeVec::new(
+                Opts::new(
+                    "monitor_status",
+                    "Monitor status (0 down, 1 up, 2 pending, 3 maintenance)",
+                ),
+                &MONITOR_LABELS,
+            )
+            .unwrap(),
+            monitor_response_time: GaugeVec::new(
+                Opts::new(
+                    "monitor_response_time",
+                    "Monitor response time of the last check, in ms",
+                ),
+                &MONITOR_LABELS,
+            )
+            .unwrap(),
+            monitor_cert_days_remaining: IntGaugeVec::new(
+                Opts::new(
+                    "monitor_cert_days_remaining",
+                    "Days until the monitored TLS certificate expires",
+                ),
+                &MONITOR_LABELS,
+            )
+            .unwrap(),
+            monitor_cert_is_valid: IntGaugeVec::new(
+                Opts::new(
+                    "monitor_cert_is_valid",
+                    "Whether the monitored TLS certificate is valid (1) or not (0)",
+                ),
+                &MONITOR_LABELS,
+            )
+            .unwrap(),
             registry,
         };
         let r = &m.registry;
@@ -141,7 +194,43 @@ impl Metrics {
         let _ = r.register(Box::new(m.hb_dropped.clone()));
         let _ = r.register(Box::new(m.hb_write_errors.clone()));
         let _ = r.register(Box::new(m.reconcile_errors.clone()));
+        let _ = r.register(Box::new(m.monitor_status.clone()));
+        let _ = r.register(Box::new(m.monitor_response_time.clone()));
+        let _ = r.register(Box::new(m.monitor_cert_days_remaining.clone()));
+        let _ = r.register(Box::new(m.monitor_cert_is_valid.clone()));
         m
+    }
+
+    /// Records one result of a monitor this node runs.
+    pub fn observe_monitor(
+        &self,
+        labels: &MonitorLabels,
+        status: picket_shared::model::Status,
+        ping_ms: Option<f64>,
+        cert: Option<&crate::checks::tls::CertInfo>,
+    ) {
+        let l: Vec<&str> = labels.iter().map(String::as_str).collect();
+        self.monitor_status.with_label_values(&l).set(status as i64);
+        if let Some(p) = ping_ms {
+            self.monitor_response_time.with_label_values(&l).set(p);
+        }
+        if let Some(c) = cert {
+            self.monitor_cert_days_remaining
+                .with_label_values(&l)
+                .set(c.days_remaining);
+            self.monitor_cert_is_valid
+                .with_label_values(&l)
+                .set(i64::from(c.valid));
+        }
+    }
+
+    /// Drops a monitor's series (it stopped running here).
+    pub fn forget_monitor(&self, labels: &MonitorLabels) {
+        let l: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let _ = self.monitor_status.remove_label_values(&l);
+        let _ = self.monitor_response_time.remove_label_values(&l);
+        let _ = self.monitor_cert_days_remaining.remove_label_values(&l);
+        let _ = self.monitor_cert_is_valid.remove_label_values(&l);
     }
 
     /// The Prometheus text exposition.

@@ -5,15 +5,16 @@
 //! they do not drift by the check duration.
 
 use crate::beat::{self, BeatState};
-use crate::checks::{self, CheckContext};
-use crate::metrics::Metrics;
+use crate::checks::{self, CheckContext, Outcome, push};
+use crate::metrics::{Metrics, MonitorLabels};
 use crate::writer::Writer;
-use picket_shared::model::Heartbeat;
-use picket_shared::monitor::MonitorSpec;
+use picket_shared::db::Db;
+use picket_shared::model::{Heartbeat, Status};
+use picket_shared::monitor::{MonitorKind, MonitorSpec};
 use picket_shared::{MonitorId, NodeId, now_ms};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -73,11 +74,36 @@ struct Inner {
     lease: Arc<Lease>,
     /// The monitors running now, with the spec each task was started with.
     running: Mutex<HashMap<MonitorId, Running>>,
+    /// The database, for what checks read or record besides heartbeats (push
+    /// monitors read their latest beat; certificate facts are saved). Set once
+    /// by [`Scheduler::attach_db`]; without it push monitors are skipped.
+    db: OnceLock<Db>,
 }
 
 struct Running {
     spec: Arc<MonitorSpec>,
     task: JoinHandle<()>,
+    /// The monitor's Prometheus label values, to drop its series when it stops.
+    labels: MonitorLabels,
+}
+
+/// Uptime Kuma's per-monitor label values for `spec`.
+pub fn monitor_labels(id: MonitorId, spec: &MonitorSpec) -> MonitorLabels {
+    let (url, hostname, port) = match &spec.kind {
+        MonitorKind::Http(h) => (h.url.to_string(), String::new(), String::new()),
+        MonitorKind::Port { hostname, port } => (String::new(), hostname.clone(), port.to_string()),
+        MonitorKind::Dns(d) => (String::new(), d.hostname.clone(), d.port.to_string()),
+        MonitorKind::Ping { hostname, .. } => (String::new(), hostname.clone(), String::new()),
+        MonitorKind::Push => (String::new(), String::new(), String::new()),
+    };
+    [
+        id.0.to_string(),
+        spec.name.clone(),
+        spec.kind.monitor_type().as_str().to_owned(),
+        url,
+        hostname,
+        port,
+    ]
 }
 
 impl Scheduler {
@@ -97,8 +123,14 @@ impl Scheduler {
                 metrics,
                 lease,
                 running: Mutex::new(HashMap::new()),
+                db: OnceLock::new(),
             }),
         }
+    }
+
+    /// Gives checks the database (see `Inner::db`). Later calls are ignored.
+    pub fn attach_db(&self, db: Db) {
+        let _ = self.inner.db.set(db);
     }
 
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<MonitorId, Running>> {
@@ -113,13 +145,21 @@ impl Scheduler {
             Some(r) if *r.spec == spec => return Ensured::Unchanged,
             Some(r) => {
                 r.task.abort();
+                self.inner.metrics.forget_monitor(&r.labels);
                 Ensured::Restarted
             }
             None => Ensured::Started,
         };
+        let labels = monitor_labels(id, &spec);
         let spec = Arc::new(spec);
-        let task = tokio::spawn(run_monitor(self.inner.clone(), id, spec.clone(), start_in));
-        running.insert(id, Running { spec, task });
+        let task = tokio::spawn(run_monitor(
+            self.inner.clone(),
+            id,
+            spec.clone(),
+            labels.clone(),
+            start_in,
+        ));
+        running.insert(id, Running { spec, task, labels });
         self.inner.metrics.owned_monitors.set(running.len() as i64);
         outcome
     }
@@ -127,7 +167,13 @@ impl Scheduler {
     /// Stops monitor `id` if it runs here. Returns whether it did.
     pub fn stop(&self, id: MonitorId) -> bool {
         let mut running = self.running();
-        let stopped = running.remove(&id).map(|r| r.task.abort()).is_some();
+        let stopped = running
+            .remove(&id)
+            .map(|r| {
+                r.task.abort();
+                self.inner.metrics.forget_monitor(&r.labels);
+            })
+            .is_some();
         self.inner.metrics.owned_monitors.set(running.len() as i64);
         stopped
     }
@@ -136,6 +182,7 @@ impl Scheduler {
         let mut running = self.running();
         for (_, r) in running.drain() {
             r.task.abort();
+            self.inner.metrics.forget_monitor(&r.labels);
         }
         self.inner.metrics.owned_monitors.set(0);
     }
@@ -159,11 +206,17 @@ impl Scheduler {
     }
 }
 
-async fn run_monitor(inner: Arc<Inner>, id: MonitorId, spec: Arc<MonitorSpec>, start_in: Duration) {
-    let ty = spec.kind.monitor_type().as_str();
+async fn run_monitor(
+    inner: Arc<Inner>,
+    id: MonitorId,
+    spec: Arc<MonitorSpec>,
+    labels: MonitorLabels,
+    start_in: Duration,
+) {
     let timeout = Duration::from_millis(spec.timeout_ms.into());
     let mut state = BeatState::default();
     let mut last_beat_ms: Option<i64> = None;
+    let watching_since = now_ms();
     let mut due = Instant::now() + start_in;
     loop {
         tokio::time::sleep_until(due).await;
@@ -176,41 +229,7 @@ async fn run_monitor(inner: Arc<Inner>, id: MonitorId, spec: Arc<MonitorSpec>, s
             .schedule_lag
             .observe(started.saturating_duration_since(due).as_secs_f64());
 
-        let next_in = if inner.lease.is_valid() {
-            // Boxed so the (large) check future lives only while it runs, not in
-            // every idle task.
-            let outcome = Box::pin(checks::run(&spec.kind, timeout, &inner.ctx)).await;
-            drop(permit);
-            let m = &inner.metrics;
-            m.check_duration
-                .with_label_values(&[ty])
-                .observe(started.elapsed().as_secs_f64());
-            m.checks
-                .with_label_values(&[ty, if outcome.up { "up" } else { "down" }])
-                .inc();
-            let b = beat::decide(
-                state,
-                outcome.up,
-                spec.max_retries,
-                spec.interval_secs,
-                spec.retry_interval_secs,
-            );
-            state = b.next;
-            let now = now_ms();
-            inner.writer.push(Heartbeat {
-                monitor_id: id,
-                node_id: inner.node_id.clone(),
-                status: b.status,
-                time: now,
-                ping: outcome.ping_ms,
-                msg: outcome.msg,
-                important: b.important,
-                duration: last_beat_ms.map_or(0, |t| (now - t + 500) / 1000),
-                retries: b.next.retries,
-            });
-            last_beat_ms = Some(now);
-            b.next_in_secs
-        } else {
+        let next_in = if !inner.lease.is_valid() {
             drop(permit);
             inner
                 .metrics
@@ -218,6 +237,32 @@ async fn run_monitor(inner: Arc<Inner>, id: MonitorId, spec: Arc<MonitorSpec>, s
                 .with_label_values(&["fenced"])
                 .inc();
             spec.interval_secs
+        } else {
+            let outcome = if spec.kind == MonitorKind::Push {
+                let verdict =
+                    push_verdict(&inner, id, &spec, &labels, &mut state, watching_since).await;
+                drop(permit);
+                verdict
+            } else {
+                // Boxed so the (large) check future lives only while it runs, not in
+                // every idle task.
+                let o = Box::pin(checks::run(&spec.kind, timeout, &inner.ctx)).await;
+                drop(permit);
+                Ok(o)
+            };
+            match outcome {
+                Ok(outcome) => record(
+                    &inner,
+                    id,
+                    &spec,
+                    &labels,
+                    &mut state,
+                    &mut last_beat_ms,
+                    started,
+                    outcome,
+                ),
+                Err(wait_secs) => wait_secs,
+            }
         };
         due += Duration::from_secs(next_in.into());
         // After an overrun (or a pause), resume from now instead of bursting.
@@ -225,6 +270,119 @@ async fn run_monitor(inner: Arc<Inner>, id: MonitorId, spec: Arc<MonitorSpec>, s
         if due < now {
             due = now;
         }
+    }
+}
+
+/// Turns one check result into a heartbeat (Kuma's retry rules), metrics and
+/// saved certificate facts. Returns the seconds until the next check.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    inner: &Arc<Inner>,
+    id: MonitorId,
+    spec: &MonitorSpec,
+    labels: &MonitorLabels,
+    state: &mut BeatState,
+    last_beat_ms: &mut Option<i64>,
+    started: Instant,
+    outcome: Outcome,
+) -> u32 {
+    let ty = spec.kind.monitor_type().as_str();
+    let m = &inner.metrics;
+    m.check_duration
+        .with_label_values(&[ty])
+        .observe(started.elapsed().as_secs_f64());
+    m.checks
+        .with_label_values(&[ty, if outcome.up { "up" } else { "down" }])
+        .inc();
+    let b = beat::decide(
+        *state,
+        outcome.up,
+        spec.max_retries,
+        spec.interval_secs,
+        spec.retry_interval_secs,
+    );
+    *state = b.next;
+    let now = now_ms();
+    m.observe_monitor(labels, b.status, outcome.ping_ms, outcome.cert.as_ref());
+    if let (Some(c), Some(db)) = (outcome.cert, inner.db.get()) {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let r = db
+                .save_tls_info(id, c.days_remaining, c.valid, c.not_after_ms, now)
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(monitor = %id, cause = %e, "could not save certificate info");
+            }
+        });
+    }
+    inner.writer.push(Heartbeat {
+        monitor_id: id,
+        node_id: inner.node_id.clone(),
+        status: b.status,
+        time: now,
+        ping: outcome.ping_ms,
+        msg: outcome.msg,
+        important: b.important,
+        duration: last_beat_ms.map_or(0, |t| (now - t + 500) / 1000),
+        retries: b.next.retries,
+    });
+    *last_beat_ms = Some(now);
+    b.next_in_secs
+}
+
+/// One due time of a push monitor: reads its latest heartbeat and applies
+/// [`push::evaluate`]. `Ok(outcome)`: record this (DOWN) result. `Err(secs)`:
+/// pushes are arriving; nothing to record, look again in `secs`.
+async fn push_verdict(
+    inner: &Inner,
+    id: MonitorId,
+    spec: &MonitorSpec,
+    labels: &MonitorLabels,
+    state: &mut BeatState,
+    watching_since: i64,
+) -> Result<Outcome, u32> {
+    let Some(db) = inner.db.get() else {
+        return Err(spec.interval_secs);
+    };
+    let latest = match db.heartbeats(id, 0, 1).await {
+        Ok(v) => v.into_iter().next(),
+        Err(e) => {
+            tracing::warn!(monitor = %id, cause = %e, "push monitor: cannot read heartbeats");
+            return Err(spec.interval_secs.min(5));
+        }
+    };
+    if let Some(h) = &latest {
+        // A push since our last beat resets the retry count.
+        if state.last != Some(h.status) || h.status == Status::Up {
+            *state = BeatState {
+                last: Some(h.status),
+                retries: if h.status == Status::Up {
+                    0
+                } else {
+                    state.retries
+                },
+            };
+        }
+    }
+    let now = now_ms();
+    match push::evaluate(
+        latest.as_ref().map(|h| h.time),
+        watching_since,
+        now,
+        spec.interval_secs,
+    ) {
+        push::Verdict::Fresh => {
+            if let Some(h) = &latest {
+                inner
+                    .metrics
+                    .observe_monitor(labels, h.status, h.ping, None);
+            }
+            let reference = latest.map_or(watching_since, |h| h.time.max(watching_since));
+            let window = i64::from(spec.interval_secs) * 1000 + push::grace_ms(spec.interval_secs);
+            let left_ms = (reference + window - now).max(0);
+            Err(((left_ms + 999) / 1000).clamp(1, i64::from(spec.interval_secs)) as u32)
+        }
+        push::Verdict::Overdue(msg) => Ok(Outcome::down(msg)),
     }
 }
 

@@ -13,6 +13,7 @@ use picket_shared::testing::backends;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -386,6 +387,476 @@ async fn ping_reaches_loopback_or_says_icmp_is_not_permitted() {
             .await;
         let b = first_beat(&api, lost).await;
         assert_eq!(b["status"], 0, "{}: {b}", t.label);
+        node.stop().await.unwrap();
+    }
+}
+
+/// A TLS server on 127.0.0.1 with a self-signed certificate for `localhost`
+/// valid from `from` to `until` (relative to now), answering every request
+/// with `200 ok`.
+struct TlsServer {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TlsServer {
+    async fn start(from: std::time::SystemTime, until: std::time::SystemTime) -> TlsServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_before = from.into();
+        params.not_after = until.into();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = vec![0u8; 4096];
+                    let mut seen = Vec::new();
+                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        TlsServer { port, task }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_monitors_record_certificate_expiry() {
+    let day = Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    // Valid for 10 more days (and an hour, so the floor is exactly 10).
+    let fresh = TlsServer::start(now - day, now + 10 * day + Duration::from_secs(3600)).await;
+    // Expired 2 days and an hour ago.
+    let expired = TlsServer::start(now - 30 * day, now - 2 * day - Duration::from_secs(3600)).await;
+    for t in backends().await {
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let api = Api::new(node.addr);
+        let mk = |name: &str, port: u16, extra: Value| {
+            let mut v = json!({"name": name, "type": "http", "interval": 2,
+                "url": format!("https://localhost:{port}/")});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let ok = api
+            .create_monitor(mk(
+                "ok",
+                fresh.port,
+                json!({"ignoreTls": true, "expiryNotification": 7}),
+            ))
+            .await;
+        let soon = api
+            .create_monitor(mk(
+                "soon",
+                fresh.port,
+                json!({"ignoreTls": true, "expiryNotification": 14}),
+            ))
+            .await;
+        let untrusted = api
+            .create_monitor(mk("untrusted", fresh.port, json!({})))
+            .await;
+        let gone = api
+            .create_monitor(mk("gone", expired.port, json!({})))
+            .await;
+
+        let b = first_beat(&api, ok).await;
+        assert_eq!(b["status"], 1, "{}: {b}", t.label);
+        let b = first_beat(&api, soon).await;
+        assert_eq!(b["status"], 0, "{}: {b}", t.label);
+        assert!(
+            msg(&b).contains("but certificate expires in 10 days (expiryNotification: 14 days)"),
+            "{b}"
+        );
+        // Self-signed without ignoreTls: DOWN for the verification error.
+        let b = first_beat(&api, untrusted).await;
+        assert_eq!(b["status"], 0, "{}: {b}", t.label);
+        // Expired: DOWN, and the permissive handshake still read its dates.
+        let b = first_beat(&api, gone).await;
+        assert_eq!(b["status"], 0, "{}: {b}", t.label);
+        assert!(
+            msg(&b).starts_with("certificate expired 2 days ago"),
+            "{}: {b}",
+            t.label
+        );
+
+        let tls_of = |id: i64| {
+            let api = api.clone();
+            async move {
+                let (_, v) = api.get(&format!("/api/v1/monitors/{id}")).await;
+                let info = v["data"]["tls_info"].clone();
+                (!info.is_null()).then_some(info)
+            }
+        };
+        let info = eventually(WAIT, "tls_info of ok", || tls_of(ok)).await;
+        assert_eq!(info["days_remaining"], 10, "{}: {info}", t.label);
+        assert_eq!(
+            info["valid"], false,
+            "ignoreTls: the chain was not verified"
+        );
+        let info = eventually(WAIT, "tls_info of gone", || tls_of(gone)).await;
+        assert_eq!(info["days_remaining"], -3, "{}: {info}", t.label);
+        assert_eq!(info["valid"], false);
+
+        // The owner exports Kuma's certificate series.
+        let text = eventually(WAIT, "cert metrics", || async {
+            let m = reqwest::get(format!("http://{}/metrics", node.addr))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            m.contains(&format!("monitor_id=\"{gone}\"")).then_some(m)
+        })
+        .await;
+        let series = |name: &str, id: i64| {
+            text.lines()
+                .find(|l| l.starts_with(name) && l.contains(&format!("monitor_id=\"{id}\"")))
+                .and_then(|l| l.rsplit(' ').next())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            series("monitor_cert_days_remaining", ok).as_deref(),
+            Some("10"),
+            "{text}"
+        );
+        assert_eq!(
+            series("monitor_cert_days_remaining", gone).as_deref(),
+            Some("-3")
+        );
+        assert_eq!(series("monitor_cert_is_valid", gone).as_deref(), Some("0"));
+        node.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_monitors_take_pushes_on_any_node_and_go_down_when_they_stop() {
+    for t in backends().await {
+        let n1 = spawn_node(&t.url, "n1", &[]).await;
+        let n2 = spawn_node(&t.url, "n2", &[]).await;
+        let api1 = Api::new(n1.addr);
+        let api2 = Api::new(n2.addr);
+        let (status, v) = api1
+            .post(
+                "/api/v1/monitors",
+                &json!({"name":"cron","type":"push","interval":2,"node_id":"n1"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        let id = v["data"]["id"].as_i64().unwrap();
+        let token = v["data"]["pushToken"].as_str().unwrap().to_owned();
+        assert_eq!(token.len(), 32, "{v}");
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric()));
+
+        // Pushed to n2 (public, no key); written for the owner n1.
+        let public = api2.without_token();
+        let (status, v) = public
+            .get(&format!(
+                "/api/push/{token}?status=up&msg=backup%20done&ping=12.5"
+            ))
+            .await;
+        assert_eq!(status, 200, "{}: {v}", t.label);
+        let b = first_beat(&api1, id).await;
+        assert_eq!(
+            (b["status"].as_i64(), msg(&b), b["node_id"].as_str()),
+            (Some(1), "backup done", Some("n1")),
+            "{}: {b}",
+            t.label
+        );
+        assert_eq!(b["ping"], 12.5);
+        let (status, _) = public
+            .send(
+                "POST",
+                &format!("/api/push/{token}?status=down&msg=disk"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        let b = beat_where(&api1, id, "the pushed down beat", |b| msg(b) == "disk").await;
+        assert_eq!(b["status"], 0);
+        assert_eq!(b["important"], true, "UP → DOWN");
+
+        // Then silence: the owner records DOWN once interval + grace pass.
+        let b = beat_where(&api1, id, "an overdue DOWN", |b| {
+            msg(b).contains("No heartbeat in the time window")
+        })
+        .await;
+        assert_eq!(
+            (b["status"].as_i64(), b["node_id"].as_str()),
+            (Some(0), Some("n1")),
+            "{b}"
+        );
+        // A push brings it back up.
+        let (status, _) = public.get(&format!("/api/push/{token}")).await;
+        assert_eq!(status, 200);
+        let b = first_beat(&api1, id).await;
+        assert_eq!((b["status"].as_i64(), msg(&b)), (Some(1), "OK"), "{b}");
+
+        // Errors: bad status, unknown token, paused monitor.
+        let (status, v) = public.get(&format!("/api/push/{token}?status=maybe")).await;
+        assert_eq!(
+            (status, v["errors"][0]["field"].as_str()),
+            (400, Some("status")),
+            "{v}"
+        );
+        let (status, v) = public.get("/api/push/no-such-token").await;
+        assert_eq!(status, 404, "{v}");
+        assert_eq!(v["ok"], false);
+        let (status, _) = api1
+            .put(&format!("/api/v1/monitors/{id}"), &json!({"active": false}))
+            .await;
+        assert_eq!(status, 200);
+        let (status, v) = public.get(&format!("/api/push/{token}")).await;
+        assert_eq!(status, 409, "{v}");
+        assert!(v["msg"].as_str().unwrap().contains("paused"), "{v}");
+        // The token survives updates.
+        let (_, v) = api1.get(&format!("/api/v1/monitors/{id}")).await;
+        assert_eq!(v["data"]["pushToken"], token.as_str());
+        n2.stop().await.unwrap();
+        n1.stop().await.unwrap();
+    }
+}
+
+/// Runs `promtool check metrics` on an exposition; returns its verdict.
+fn promtool_check(text: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[test]
+fn promtool_rejects_a_broken_exposition() {
+    // The check below can fail: promtool does reject bad text.
+    let (ok, _) =
+        promtool_check("# TYPE monitor_status gauge\nmonitor_status{monitor_id=\"1\" 1\n");
+    assert!(!ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_export_kuma_monitor_metrics_that_promtool_accepts() {
+    for t in backends().await {
+        let farm = Farm::start().await.unwrap();
+        farm.set("bad", Behaviour::status(500));
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let other = spawn_node(&t.url, "n2", &[]).await;
+        let api = Api::new(node.addr);
+        let up = api
+            .create_monitor(json!({"name":"web \"main\"","type":"http","url":farm.url("ok"),"interval":1,"node_id":"n1"}))
+            .await;
+        let down = api
+            .create_monitor(json!({"name":"api","type":"keyword","url":farm.url("bad"),"keyword":"x","interval":1,"node_id":"n1"}))
+            .await;
+        let port = api
+            .create_monitor(json!({"name":"db","type":"port","hostname":"127.0.0.1","port":farm.addr.port(),"interval":1,"node_id":"n1"}))
+            .await;
+        let elsewhere = api
+            .create_monitor(json!({"name":"n2's","type":"port","hostname":"127.0.0.1","port":farm.addr.port(),"interval":1,"node_id":"n2"}))
+            .await;
+        let scrape = |addr: SocketAddr| async move {
+            reqwest::get(format!("http://{addr}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        };
+        let text = eventually(WAIT, "all three series", || async {
+            let m = scrape(node.addr).await;
+            [up, down, port]
+                .iter()
+                .all(|id| m.contains(&format!("monitor_id=\"{id}\"")))
+                .then_some(m)
+        })
+        .await;
+        let line = |name: &str, id: i64| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(&format!("{name}{{"))
+                        && l.contains(&format!("monitor_id=\"{id}\""))
+                })
+                .unwrap_or_else(|| panic!("{name} for {id} in\n{text}"))
+                .to_owned()
+        };
+        let l = line("monitor_status", up);
+        assert!(l.ends_with(" 1"), "{l}");
+        for label in [
+            "monitor_name=\"web \\\"main\\\"\"".to_owned(),
+            "monitor_type=\"http\"".to_owned(),
+            format!("monitor_url=\"{}\"", farm.url("ok")),
+            "monitor_hostname=\"\"".to_owned(),
+            "monitor_port=\"\"".to_owned(),
+        ] {
+            assert!(l.contains(&label), "{label} in {l}");
+        }
+        assert!(line("monitor_status", down).ends_with(" 0"));
+        assert!(line("monitor_status", down).contains("monitor_type=\"keyword\""));
+        let l = line("monitor_status", port);
+        assert!(
+            l.contains("monitor_hostname=\"127.0.0.1\"")
+                && l.contains(&format!("monitor_port=\"{}\"", farm.addr.port())),
+            "{l}"
+        );
+        assert!(
+            line("monitor_response_time", up)
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .parse::<f64>()
+                .unwrap()
+                > 0.0
+        );
+        // Only the owner exports a monitor.
+        assert!(!text.contains(&format!("monitor_id=\"{elsewhere}\"")));
+        let text2 = eventually(WAIT, "n2's series", || async {
+            let m = scrape(other.addr).await;
+            m.contains(&format!("monitor_id=\"{elsewhere}\""))
+                .then_some(m)
+        })
+        .await;
+        assert!(!text2.contains(&format!("monitor_id=\"{up}\"")));
+
+        let (ok, said) = promtool_check(&text);
+        assert!(ok, "{}: promtool check metrics:\n{said}\n{text}", t.label);
+
+        // A deleted monitor's series go away with it.
+        let (status, _) = api
+            .send("DELETE", &format!("/api/v1/monitors/{down}"), None)
+            .await;
+        assert_eq!(status, 200);
+        eventually(WAIT, "the deleted monitor's series to go", || async {
+            (!scrape(node.addr)
+                .await
+                .contains(&format!("monitor_id=\"{down}\"")))
+            .then_some(())
+        })
+        .await;
+        other.stop().await.unwrap();
+        node.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uptime_figures_on_the_api_match_the_heartbeats() {
+    for t in backends().await {
+        let farm = Farm::start().await.unwrap();
+        farm.set("flip", Behaviour::status(500));
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let api = Api::new(node.addr);
+        let id = api
+            .create_monitor(
+                json!({"name":"flip","type":"http","url":farm.url("flip"),"interval":1}),
+            )
+            .await;
+        eventually(WAIT, "two DOWN beats", || async {
+            (api.heartbeats(id).await.len() >= 2).then_some(())
+        })
+        .await;
+        farm.set("flip", Behaviour::default());
+        eventually(WAIT, "two UP beats", || async {
+            let b = api.heartbeats(id).await;
+            (b.iter().filter(|b| b["status"] == 1).count() >= 2).then_some(())
+        })
+        .await;
+        // Pause it, then restart the node so nothing is in flight while counting.
+        let (status, _) = api
+            .put(&format!("/api/v1/monitors/{id}"), &json!({"active": false}))
+            .await;
+        assert_eq!(status, 200);
+        node.stop().await.unwrap();
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let api = Api::new(node.addr);
+
+        let beats = api.heartbeats(id).await;
+        let up = beats
+            .iter()
+            .filter(|b| b["status"] == 1 || b["status"] == 3)
+            .count() as f64;
+        let pings: Vec<f64> = beats
+            .iter()
+            .filter(|b| b["status"] == 1)
+            .filter_map(|b| b["ping"].as_f64())
+            .collect();
+        let want_uptime = up / beats.len() as f64;
+        let want_ping = pings.iter().sum::<f64>() / pings.len() as f64;
+        assert!(want_uptime > 0.0 && want_uptime < 1.0, "{beats:?}");
+
+        let (_, one) = api.get(&format!("/api/v1/monitors/{id}")).await;
+        let (_, list) = api.get("/api/v1/monitors").await;
+        let listed = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap()
+            .clone();
+        for v in [&one["data"], &listed] {
+            for w in ["24h", "7d", "30d"] {
+                let got = v["uptime"][w].as_f64().unwrap();
+                assert!(
+                    (got - want_uptime).abs() < 1e-9,
+                    "{}: {w}: {got} vs {want_uptime}: {v}",
+                    t.label
+                );
+                let got = v["avg_response_ms"][w].as_f64().unwrap();
+                assert!(
+                    (got - want_ping).abs() < 1e-6,
+                    "{}: {w}: {got} vs {want_ping}",
+                    t.label
+                );
+            }
+        }
         node.stop().await.unwrap();
     }
 }

@@ -181,6 +181,11 @@ pub struct NodeConfig {
     #[arg(long, env = "PICKET_DB_POOL", default_value_t = 8)]
     pub db_pool: u32,
 
+    /// Days raw heartbeats are kept; older ones are pruned (uptime aggregates
+    /// are kept longer: per-minute 2 days, per-hour 35 days, per-day 400 days).
+    #[arg(long, env = "PICKET_HEARTBEAT_RETENTION_DAYS", default_value_t = 7)]
+    pub heartbeat_retention_days: u32,
+
     /// Log line format.
     #[arg(long, env = "PICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -220,6 +225,9 @@ impl NodeConfig {
     pub fn lease_ttl(&self) -> Duration {
         Duration::from_secs(self.lease_ttl_secs)
     }
+    pub fn heartbeat_retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.heartbeat_retention_days) * 86_400)
+    }
 
     /// Checks what clap cannot: relations between settings.
     pub fn validate(&self) -> Result<(), String> {
@@ -238,6 +246,9 @@ impl NodeConfig {
         }
         if self.heartbeat_buffer < self.heartbeat_batch {
             bad.push("PICKET_HEARTBEAT_BUFFER must be at least PICKET_HEARTBEAT_BATCH".to_owned());
+        }
+        if !(1..=3650).contains(&self.heartbeat_retention_days) {
+            bad.push("PICKET_HEARTBEAT_RETENTION_DAYS must be between 1 and 3650".to_owned());
         }
         let id = self.node_id();
         if id.is_empty() || id.len() > 64 {

@@ -8,7 +8,7 @@
 
 use crate::auth;
 use crate::ids::{MonitorId, NodeId};
-use crate::model::{Heartbeat, Node, NodeHealth, NodeStatus, Status};
+use crate::model::{Heartbeat, Node, NodeHealth, NodeStatus, Status, TlsInfo, Uptime, WindowStats};
 use crate::monitor::MonitorFields;
 use crate::now_ms;
 use crate::placement::{self, Move, Ownership};
@@ -109,6 +109,53 @@ const MONITOR_COLS: &str = "id, name, type, url, hostname, port, method, headers
     expected_value, dns_resolve_server, dns_resolve_type, packet_count, push_token, \
     expiry_notification, active, description, default_node_id, assign_node, rev, \
     created_at, modified_at";
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The aggregate tables and their bucket sizes.
+const STAT_TABLES: [(&str, i64); 3] = [
+    ("stat_minute", 60_000),
+    ("stat_hour", 3_600_000),
+    ("stat_day", DAY_MS),
+];
+
+/// How long each aggregate table keeps its buckets: a little past the window
+/// it serves (24 h, 7 d, 30 d), the per-day one for a year and more.
+const STAT_KEEP: [(&str, i64); 3] = [
+    ("stat_minute", 2 * DAY_MS),
+    ("stat_hour", 35 * DAY_MS),
+    ("stat_day", 400 * DAY_MS),
+];
+
+/// One aggregate bucket to add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatRow {
+    pub monitor: MonitorId,
+    /// The node that wrote the beats (the insert keeps the row only while it owns the monitor).
+    pub node: NodeId,
+    /// Bucket start, epoch ms (UTC).
+    pub ts: i64,
+    pub stats: WindowStats,
+}
+
+/// Folds beats into buckets of `bucket_ms` per monitor and node. Pure.
+pub fn aggregate(beats: &[Heartbeat], bucket_ms: i64) -> Vec<StatRow> {
+    let mut map: BTreeMap<(MonitorId, &NodeId, i64), WindowStats> = BTreeMap::new();
+    for b in beats {
+        let ts = b.time - b.time.rem_euclid(bucket_ms);
+        map.entry((b.monitor_id, &b.node_id, ts))
+            .or_default()
+            .add(b.status, b.ping);
+    }
+    map.into_iter()
+        .map(|((monitor, node, ts), stats)| StatRow {
+            monitor,
+            node: node.clone(),
+            ts,
+            stats,
+        })
+        .collect()
+}
 
 const NODE_COLS: &str = "node_id, node_name, host, status, last_seen, hc_fails, hc_passes, \
     hc_last_at, hc_last_ok, hc_last_ms, hc_last_error, created_at, modified_at";
@@ -575,10 +622,18 @@ impl Db {
             if r.rows_affected() == 0 {
                 return Err(DbError::NotFound(format!("monitor {id}")));
             }
-            sqlx::query("DELETE FROM heartbeat WHERE monitor_id = ?")
-                .bind(id.0)
-                .execute(&mut *c)
-                .await?;
+            for table in [
+                "heartbeat",
+                "stat_minute",
+                "stat_hour",
+                "stat_day",
+                "monitor_tls_info",
+            ] {
+                dyn_query(format!("DELETE FROM {table} WHERE monitor_id = ?"))
+                    .bind(id.0)
+                    .execute(&mut *c)
+                    .await?;
+            }
             sqlx::query("INSERT INTO monitor_tombstone (monitor_id, rev) VALUES (?, ?)")
                 .bind(id.0)
                 .bind(rev)
@@ -602,6 +657,17 @@ impl Db {
     pub async fn monitor(&self, id: MonitorId) -> Result<Option<MonitorRecord>> {
         let mut conn = self.pool.acquire().await?;
         Self::monitor_in(&mut conn, id).await
+    }
+
+    /// The monitor with this push token, if any.
+    pub async fn monitor_by_push_token(&self, token: &str) -> Result<Option<MonitorRecord>> {
+        let row = dyn_query(format!(
+            "SELECT {MONITOR_COLS} FROM monitor WHERE push_token = ?"
+        ))
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(monitor_from_row).transpose()
     }
 
     /// All monitors, or those whose effective owner is `owner`.
@@ -751,7 +817,10 @@ impl Db {
 
     /// Writes heartbeats with multi-row inserts, keeping only rows whose node is
     /// still the monitor's effective owner: a node that lost a monitor cannot
-    /// record results for it, whatever it believes. Returns rows written.
+    /// record results for it, whatever it believes. The uptime aggregates
+    /// (minute, hour, day) are updated in the same transaction under the same
+    /// ownership condition, so they count exactly the rows written. Returns
+    /// rows written.
     pub async fn insert_heartbeats(&self, beats: &[Heartbeat]) -> Result<u64> {
         let mut written = 0;
         for chunk in beats.chunks(HEARTBEAT_CHUNK) {
@@ -769,22 +838,212 @@ impl Db {
                 sql.push_str(row);
             }
             sql.push_str(") v JOIN monitor ON monitor.id = v.m AND monitor.owner = v.n");
-            let mut q = dyn_query(sql);
-            for b in chunk {
-                q = q
-                    .bind(b.monitor_id.0)
-                    .bind(b.node_id.as_str())
-                    .bind(b.status as i64)
-                    .bind(b.time)
-                    .bind(b.ping)
-                    .bind(b.msg.as_str())
-                    .bind(i64::from(b.important))
-                    .bind(b.duration)
-                    .bind(i64::from(b.retries));
-            }
-            written += q.execute(&self.pool).await?.rows_affected();
+            written += in_tx!(self, |c| {
+                let mut q = dyn_query(sql);
+                for b in chunk {
+                    q = q
+                        .bind(b.monitor_id.0)
+                        .bind(b.node_id.as_str())
+                        .bind(b.status as i64)
+                        .bind(b.time)
+                        .bind(b.ping)
+                        .bind(b.msg.as_str())
+                        .bind(i64::from(b.important))
+                        .bind(b.duration)
+                        .bind(i64::from(b.retries));
+                }
+                let n = q.execute(&mut *c).await?.rows_affected();
+                if n > 0 {
+                    for (table, bucket) in STAT_TABLES {
+                        self.add_stats(c, table, &aggregate(chunk, bucket)).await?;
+                    }
+                }
+                Ok(n)
+            })?;
         }
         Ok(written)
+    }
+
+    /// Adds per-bucket counts to a stat table, for rows whose node owns the monitor.
+    async fn add_stats(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        table: &str,
+        rows: &[StatRow],
+    ) -> Result<()> {
+        let mut sql = format!(
+            "INSERT INTO {table} (monitor_id, ts, up, down, ping_sum, ping_count) \
+             SELECT v.m, v.t, v.u, v.d, v.ps, v.pc FROM ("
+        );
+        for i in 0..rows.len() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            sql.push_str("SELECT ? AS m, ? AS n, ? AS t, ? AS u, ? AS d, ? AS ps, ? AS pc");
+        }
+        sql.push_str(") v JOIN monitor ON monitor.id = v.m AND monitor.owner = v.n");
+        match self.backend {
+            // `WHERE 1` resolves SQLite's parsing ambiguity of ON CONFLICT after a join.
+            Backend::Sqlite => sql.push_str(
+                " WHERE 1 ON CONFLICT(monitor_id, ts) DO UPDATE SET up = up + excluded.up, \
+                 down = down + excluded.down, ping_sum = ping_sum + excluded.ping_sum, \
+                 ping_count = ping_count + excluded.ping_count",
+            ),
+            Backend::MySql => sql.push_str(&format!(
+                " ON DUPLICATE KEY UPDATE up = {table}.up + VALUES(up), \
+                 down = {table}.down + VALUES(down), ping_sum = {table}.ping_sum + VALUES(ping_sum), \
+                 ping_count = {table}.ping_count + VALUES(ping_count)"
+            )),
+        }
+        let mut q = dyn_query(sql);
+        for r in rows {
+            q = q
+                .bind(r.monitor.0)
+                .bind(r.node.as_str())
+                .bind(r.ts)
+                .bind(r.stats.up)
+                .bind(r.stats.down)
+                .bind(r.stats.ping_sum)
+                .bind(r.stats.ping_count);
+        }
+        q.execute(&mut *c).await?;
+        Ok(())
+    }
+
+    /// Uptime figures of every monitor with any beat in the last 30 days, read
+    /// from the aggregates (never from raw heartbeats). `only` limits it to one.
+    pub async fn uptime(
+        &self,
+        now_ms: i64,
+        only: Option<MonitorId>,
+    ) -> Result<BTreeMap<MonitorId, Uptime>> {
+        let sum = |col: &str| match self.backend {
+            Backend::Sqlite => format!("SUM({col})"),
+            Backend::MySql => format!("CAST(SUM({col}) AS SIGNED)"),
+        };
+        let mut out: BTreeMap<MonitorId, Uptime> = BTreeMap::new();
+        for (table, span) in [
+            ("stat_minute", DAY_MS),
+            ("stat_hour", 7 * DAY_MS),
+            ("stat_day", 30 * DAY_MS),
+        ] {
+            let filter = if only.is_some() {
+                " AND monitor_id = ?"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT monitor_id, {} AS up, {} AS down, SUM(ping_sum) AS ps, {} AS pc \
+                 FROM {table} WHERE ts >= ?{filter} GROUP BY monitor_id",
+                sum("up"),
+                sum("down"),
+                sum("ping_count")
+            );
+            let mut q = dyn_query(sql).bind(now_ms - span);
+            if let Some(id) = only {
+                q = q.bind(id.0);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let w = WindowStats {
+                    up: r.try_get("up")?,
+                    down: r.try_get("down")?,
+                    ping_sum: r.try_get::<Option<f64>, _>("ps")?.unwrap_or(0.0),
+                    ping_count: r.try_get("pc")?,
+                };
+                let u = out.entry(MonitorId(r.try_get("monitor_id")?)).or_default();
+                match table {
+                    "stat_minute" => u.day = w,
+                    "stat_hour" => u.week = w,
+                    _ => u.month = w,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the latest certificate facts of a monitor.
+    pub async fn save_tls_info(
+        &self,
+        id: MonitorId,
+        days_remaining: i64,
+        valid: bool,
+        not_after: i64,
+        checked_at: i64,
+    ) -> Result<()> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT(monitor_id) DO UPDATE SET \
+                 days_remaining = excluded.days_remaining, valid = excluded.valid, \
+                 not_after = excluded.not_after, checked_at = excluded.checked_at"
+            }
+            Backend::MySql => {
+                "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
+                 VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+                 days_remaining = VALUES(days_remaining), valid = VALUES(valid), \
+                 not_after = VALUES(not_after), checked_at = VALUES(checked_at)"
+            }
+        };
+        sqlx::query(sql)
+            .bind(id.0)
+            .bind(days_remaining)
+            .bind(i64::from(valid))
+            .bind(not_after)
+            .bind(checked_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The latest certificate facts of every monitor that has them.
+    pub async fn tls_infos(&self) -> Result<BTreeMap<MonitorId, TlsInfo>> {
+        sqlx::query(
+            "SELECT monitor_id, days_remaining, valid, not_after, checked_at FROM monitor_tls_info",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                MonitorId(r.try_get("monitor_id")?),
+                TlsInfo {
+                    days_remaining: r.try_get("days_remaining")?,
+                    valid: r.try_get::<i64, _>("valid")? != 0,
+                    not_after: r.try_get("not_after")?,
+                    checked_at: r.try_get("checked_at")?,
+                },
+            ))
+        })
+        .collect()
+    }
+
+    /// Deletes raw heartbeats older than `heartbeat_retention_ms` (in batches,
+    /// so no statement holds locks for long) and aggregates past their
+    /// windows. Returns the heartbeats deleted.
+    pub async fn prune(&self, now_ms: i64, heartbeat_retention_ms: i64) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            // The double derived table lets MySQL take a LIMIT inside IN.
+            let n = sqlx::query(
+                "DELETE FROM heartbeat WHERE id IN (SELECT id FROM \
+                 (SELECT id FROM heartbeat WHERE time < ? ORDER BY id LIMIT 5000) x)",
+            )
+            .bind(now_ms - heartbeat_retention_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            deleted += n;
+            if n < 5000 {
+                break;
+            }
+        }
+        for (table, keep) in STAT_KEEP {
+            dyn_query(format!("DELETE FROM {table} WHERE ts < ?"))
+                .bind(now_ms - keep)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(deleted)
     }
 
     /// Heartbeats of a monitor since `since_ms`, newest first, at most `limit`.

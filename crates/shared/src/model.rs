@@ -118,3 +118,60 @@ pub struct Heartbeat {
     pub duration: i64,
     pub retries: u32,
 }
+
+/// Beats counted in one window of the uptime aggregates.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowStats {
+    /// UP and MAINTENANCE beats.
+    pub up: i64,
+    /// DOWN and PENDING beats.
+    pub down: i64,
+    /// Sum and count of the response times of UP beats that measured one.
+    pub ping_sum: f64,
+    pub ping_count: i64,
+}
+
+impl WindowStats {
+    /// Fraction of beats that were up, `None` without beats.
+    pub fn uptime(&self) -> Option<f64> {
+        let total = self.up + self.down;
+        (total > 0).then(|| self.up as f64 / total as f64)
+    }
+    /// Mean response time in ms, `None` without measured beats.
+    pub fn avg_ping(&self) -> Option<f64> {
+        (self.ping_count > 0).then(|| self.ping_sum / self.ping_count as f64)
+    }
+    /// Adds one beat.
+    pub fn add(&mut self, status: Status, ping: Option<f64>) {
+        match status {
+            Status::Up | Status::Maintenance => self.up += 1,
+            Status::Down | Status::Pending => self.down += 1,
+        }
+        if let (Status::Up, Some(p)) = (status, ping) {
+            self.ping_sum += p;
+            self.ping_count += 1;
+        }
+    }
+}
+
+/// A monitor's uptime figures over Uptime Kuma's three windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Uptime {
+    /// Last 24 h, from per-minute aggregates.
+    pub day: WindowStats,
+    /// Last 7 days, from per-hour aggregates.
+    pub week: WindowStats,
+    /// Last 30 days, from per-day aggregates.
+    pub month: WindowStats,
+}
+
+/// The latest TLS certificate facts of an https monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TlsInfo {
+    pub days_remaining: i64,
+    pub valid: bool,
+    /// `notAfter`, epoch ms.
+    pub not_after: i64,
+    /// When the owning node last saw the certificate, epoch ms.
+    pub checked_at: i64,
+}

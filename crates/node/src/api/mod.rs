@@ -4,6 +4,7 @@
 
 mod monitors;
 mod nodes;
+mod push;
 
 use crate::metrics::Metrics;
 use crate::scheduler::{Lease, Scheduler};
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status", get(status))
         .route("/api/v1/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/api/push/{token}", get(push::push).post(push::push))
         .merge(protected)
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))

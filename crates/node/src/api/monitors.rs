@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use picket_shared::db::MonitorRecord;
-use picket_shared::monitor::MonitorFields;
+use picket_shared::model::{TlsInfo, Uptime};
+use picket_shared::monitor::{MonitorFields, MonitorKind};
 use picket_shared::{MonitorId, NodeId, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,7 +31,20 @@ fn canonical(st: &AppState, fields: &MonitorFields) -> Result<MonitorFields, Api
     let mut canon = spec.to_fields();
     canon.node_id = fields.node_id.clone();
     canon.push_token = fields.push_token.clone();
+    if spec.kind == MonitorKind::Push && canon.push_token.is_none() {
+        canon.push_token = Some(new_push_token());
+    }
     Ok(canon)
+}
+
+/// A fresh push token: 32 letters and digits, as Uptime Kuma generates.
+fn new_push_token() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 fn fields_from(body: Value) -> Result<MonitorFields, ApiError> {
@@ -43,10 +57,41 @@ pub struct ListQuery {
     owner: Option<String>,
 }
 
+/// Uptime Kuma's three windows as `{"24h", "7d", "30d"}`: the fraction of
+/// beats up, and the mean response time (ms) of UP beats; null without data.
+pub fn uptime_json(u: Option<&Uptime>) -> (Value, Value) {
+    let u = u.copied().unwrap_or_default();
+    let windows = [("24h", u.day), ("7d", u.week), ("30d", u.month)];
+    let mut up = serde_json::Map::new();
+    let mut ping = serde_json::Map::new();
+    for (k, w) in windows {
+        up.insert(k.into(), json!(w.uptime()));
+        ping.insert(k.into(), json!(w.avg_ping()));
+    }
+    (Value::Object(up), Value::Object(ping))
+}
+
+/// Adds the uptime figures and certificate facts to a monitor's JSON.
+fn with_results(mut v: Value, u: Option<&Uptime>, tls: Option<&TlsInfo>) -> Value {
+    let (up, ping) = uptime_json(u);
+    v["uptime"] = up;
+    v["avg_response_ms"] = ping;
+    v["tls_info"] = json!(tls);
+    v
+}
+
 pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult {
     let owner = q.owner.map(NodeId);
-    let recs = st.0.db.monitors(owner.as_ref()).await?;
-    ok("", recs.iter().map(monitor_json).collect::<Vec<_>>())
+    let db = &st.0.db;
+    let recs = db.monitors(owner.as_ref()).await?;
+    let uptime = db.uptime(now_ms(), None).await?;
+    let tls = db.tls_infos().await?;
+    ok(
+        "",
+        recs.iter()
+            .map(|r| with_results(monitor_json(r), uptime.get(&r.id), tls.get(&r.id)))
+            .collect::<Vec<_>>(),
+    )
 }
 
 pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
@@ -71,7 +116,10 @@ async fn load(st: &AppState, raw: &str) -> Result<MonitorRecord, ApiError> {
 
 pub async fn get_one(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
     let rec = load(&st, &raw).await?;
-    let mut v = monitor_json(&rec);
+    let db = &st.0.db;
+    let uptime = db.uptime(now_ms(), Some(rec.id)).await?;
+    let tls = db.tls_infos().await?;
+    let mut v = with_results(monitor_json(&rec), uptime.get(&rec.id), tls.get(&rec.id));
     let last = st.0.db.heartbeats(rec.id, 0, 1).await?;
     v["last_heartbeat"] = json!(last.first());
     ok("", v)

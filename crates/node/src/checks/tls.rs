@@ -41,10 +41,11 @@ pub fn evaluate(not_after_ms: i64, now_ms: i64, verified: bool) -> CertInfo {
 /// `threshold_days` (0 = off) makes the monitor DOWN.
 pub fn expiry_problem(cert: &CertInfo, threshold_days: u32) -> Option<String> {
     if cert.days_remaining < 0 {
-        return Some(format!(
-            "certificate expired {} days ago",
-            -cert.days_remaining
-        ));
+        // Days are floored: -1 means "expired less than a day ago".
+        return Some(match -cert.days_remaining - 1 {
+            0 => "certificate expired less than a day ago".to_owned(),
+            n => format!("certificate expired {n} days ago"),
+        });
     }
     if threshold_days > 0 && cert.days_remaining < i64::from(threshold_days) {
         return Some(format!(
@@ -162,7 +163,8 @@ mod tests {
             (5, 0, None),
             (5, 7, Some("expires in 5 days")),
             (7, 7, None),
-            (-2, 0, Some("expired 2 days ago")),
+            (-3, 0, Some("expired 2 days ago")),
+            (-1, 14, Some("expired less than a day ago")),
         ];
         for (days, threshold, want) in cases {
             let got = expiry_problem(&cert(days), threshold);

@@ -1,0 +1,144 @@
+//! Uptime aggregates, certificate facts and retention against real SQLite and
+//! MariaDB databases, checked against hand-computed expectations.
+
+use picket_shared::db::aggregate;
+use picket_shared::model::{Heartbeat, Status, WindowStats};
+use picket_shared::monitor::{Limits, MonitorFields};
+use picket_shared::testing::backends;
+use picket_shared::{MonitorId, NodeId};
+use serde_json::json;
+
+const MIN: i64 = 60_000;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+
+fn monitor(name: &str, node: &str) -> MonitorFields {
+    let f = MonitorFields::from_json(
+        json!({"name": name, "type": "http", "url": "http://127.0.0.1:1/", "interval": 20}),
+    )
+    .unwrap();
+    let mut canon = f.parse(&Limits::STORED).unwrap().to_fields();
+    canon.node_id = Some(node.into());
+    canon
+}
+
+fn beat(m: MonitorId, node: &str, time: i64, status: Status, ping: Option<f64>) -> Heartbeat {
+    Heartbeat {
+        monitor_id: m,
+        node_id: NodeId::from(node),
+        status,
+        time,
+        ping,
+        msg: String::new(),
+        important: false,
+        duration: 0,
+        retries: 0,
+    }
+}
+
+fn w(up: i64, down: i64, ping_sum: f64, ping_count: i64) -> WindowStats {
+    WindowStats {
+        up,
+        down,
+        ping_sum,
+        ping_count,
+    }
+}
+
+#[test]
+fn beats_fold_into_buckets() {
+    let m = MonitorId(1);
+    let t0 = 100 * DAY;
+    let beats = [
+        beat(m, "a", t0 + 1_000, Status::Up, Some(10.0)),
+        beat(m, "a", t0 + 59_999, Status::Pending, None),
+        beat(m, "a", t0 + MIN, Status::Maintenance, None),
+        beat(m, "a", t0 + MIN + 1, Status::Up, None),
+    ];
+    let rows = aggregate(&beats, MIN);
+    let got: Vec<_> = rows.iter().map(|r| (r.ts, r.stats)).collect();
+    assert_eq!(got, [(t0, w(1, 1, 10.0, 1)), (t0 + MIN, w(2, 0, 0.0, 0))]);
+    assert_eq!(aggregate(&beats, DAY).len(), 1);
+}
+
+#[tokio::test]
+async fn uptime_comes_from_the_aggregates_and_matches_a_hand_count() {
+    for t in backends().await {
+        let db = &t.db;
+        let n = NodeId::from("a");
+        db.register_node(&n, "a", "127.0.0.1:1").await.unwrap();
+        let m = db.create_monitor(&monitor("m", "a")).await.unwrap().id;
+        let other = db.create_monitor(&monitor("o", "a")).await.unwrap().id;
+        // Noon, so the 24 h, 7 d and 30 d windows cut through whole buckets
+        // where it matters below.
+        let now = 20_000 * DAY + 12 * HOUR;
+        let beats = [
+            beat(m, "a", now - 10 * MIN, Status::Up, Some(100.0)),
+            beat(m, "a", now - 10 * MIN + 10_000, Status::Up, Some(200.0)),
+            beat(m, "a", now - 2 * HOUR, Status::Down, None),
+            beat(m, "a", now - 3 * DAY, Status::Up, Some(50.0)),
+            beat(m, "a", now - 3 * DAY, Status::Pending, None),
+            beat(m, "a", now - 20 * DAY, Status::Down, None),
+            beat(m, "a", now - 20 * DAY, Status::Up, Some(10.0)),
+            beat(m, "a", now - 40 * DAY, Status::Up, Some(1.0)),
+            beat(other, "a", now - MIN, Status::Down, None),
+        ];
+        // Written in two batches so the second adds to existing buckets.
+        assert_eq!(db.insert_heartbeats(&beats[..1]).await.unwrap(), 1);
+        assert_eq!(db.insert_heartbeats(&beats[1..]).await.unwrap(), 8);
+        // A beat from a node that does not own the monitor is refused, and
+        // not counted either.
+        let stray = beat(m, "b", now - MIN, Status::Down, None);
+        assert_eq!(db.insert_heartbeats(&[stray]).await.unwrap(), 0);
+
+        let all = db.uptime(now, None).await.unwrap();
+        let u = all[&m];
+        // 24 h: UP 100, UP 200, DOWN.
+        assert_eq!(u.day, w(2, 1, 300.0, 2), "{}", t.label);
+        // 7 d adds 3 days ago: UP 50, PENDING (counts as down).
+        assert_eq!(u.week, w(3, 2, 350.0, 3), "{}", t.label);
+        // 30 d adds 20 days ago: DOWN, UP 10; 40 days ago is outside.
+        assert_eq!(u.month, w(4, 3, 360.0, 4), "{}", t.label);
+        assert_eq!(u.day.uptime(), Some(2.0 / 3.0));
+        assert_eq!(u.week.avg_ping(), Some(350.0 / 3.0));
+        assert_eq!(u.month.uptime(), Some(4.0 / 7.0));
+        assert_eq!(all[&other].day, w(0, 1, 0.0, 0), "{}", t.label);
+        let one = db.uptime(now, Some(m)).await.unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[&m], u);
+
+        // Retention: raw beats older than 7 days go; the figures stay.
+        let deleted = db.prune(now, 7 * DAY).await.unwrap();
+        assert_eq!(deleted, 3, "{}: 20 d ×2 and 40 d", t.label);
+        assert_eq!(db.uptime(now, Some(m)).await.unwrap()[&m], u, "{}", t.label);
+        let left = db.heartbeats(m, 0, 100).await.unwrap();
+        assert_eq!(left.len(), 5, "{}", t.label);
+        assert!(left.iter().all(|h| h.time >= now - 7 * DAY));
+
+        // Deleting the monitor deletes its figures.
+        db.delete_monitor(m).await.unwrap();
+        assert!(!db.uptime(now, None).await.unwrap().contains_key(&m));
+    }
+}
+
+#[tokio::test]
+async fn certificate_facts_are_upserted_per_monitor() {
+    for t in backends().await {
+        let db = &t.db;
+        db.register_node(&NodeId::from("a"), "a", "127.0.0.1:1")
+            .await
+            .unwrap();
+        let m = db.create_monitor(&monitor("m", "a")).await.unwrap().id;
+        db.save_tls_info(m, 30, true, 5_000, 1_000).await.unwrap();
+        db.save_tls_info(m, -2, false, 4_000, 2_000).await.unwrap();
+        let all = db.tls_infos().await.unwrap();
+        assert_eq!(all.len(), 1, "{}", t.label);
+        let i = all[&m];
+        assert_eq!(
+            (i.days_remaining, i.valid, i.not_after, i.checked_at),
+            (-2, false, 4_000, 2_000),
+            "{}",
+            t.label
+        );
+    }
+}
