@@ -358,3 +358,32 @@ async fn only_the_leader_acts_and_another_takes_over_when_it_stops() {
     assert_eq!(status(&t.db, "a").await, NodeStatus::Offline);
     assert_eq!(moved, 3);
 }
+
+#[tokio::test]
+async fn auto_rebalance_levels_the_cluster_when_a_node_joins() {
+    let t = sqlite().await;
+    let (_a, _b, _c) = three_nodes(&t.db).await;
+    monitors_on(&t.db, "a", 4).await;
+    monitors_on(&t.db, "b", 4).await;
+    monitors_on(&t.db, "c", 4).await;
+    let pace: Vec<&str> = PACE
+        .iter()
+        .copied()
+        .chain(["--auto-rebalance", "true"])
+        .collect();
+    let lb = spawn_lb(&t.url, &pace).await;
+    lb.update_loads().await;
+    lb.settled().await;
+    assert_eq!(
+        round(&lb).await["auto_rebalance"],
+        Value::Null,
+        "no join yet"
+    );
+    let d = backend("d").await;
+    register(&t.db, "d", &d.addr.to_string()).await;
+    lb.update_loads().await;
+    let r = round(&lb).await;
+    assert_eq!(r["auto_rebalance"]["moved"], 3, "{r}");
+    let o = owned(&t.db).await;
+    assert!(o.values().all(|&n| n == 3), "{o:?}");
+}
