@@ -1,0 +1,359 @@
+//! `scale`: one real `picket-node` process running N HTTP monitors at interval
+//! I against the target farm, on SQLite or MariaDB. Reports planned vs
+//! achieved checks/s, schedule lag, interval error seen by the farm, start-up
+//! coverage, CPU per check, memory per monitor, and heartbeats written vs
+//! checks executed.
+//!
+//! cargo build --release -p picket-node -p picket-benches
+//! ./target/release/scale --monitors 10000 --interval 20 --duration 60 --db sqlite
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use picket_benches::farm::Farm;
+use picket_shared::db::Db;
+use picket_shared::{NodeId, now_ms};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+struct Args {
+    #[arg(long, default_value_t = 1000)]
+    monitors: usize,
+    /// Monitor interval, seconds.
+    #[arg(long, default_value_t = 20)]
+    interval: u64,
+    /// Measurement window after start-up, seconds.
+    #[arg(long, default_value_t = 60)]
+    duration: u64,
+    /// sqlite or mysql (the local MariaDB at 127.0.0.1:3306).
+    #[arg(long, default_value = "sqlite")]
+    db: String,
+    #[arg(long, default_value = "target/release/picket-node")]
+    node_bin: PathBuf,
+    #[arg(long, default_value_t = 1024)]
+    concurrency: usize,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let farm = Farm::start().await?;
+    let tmp = tempfile::tempdir()?;
+    let (url, mysql_name) = match a.db.as_str() {
+        "sqlite" => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                tmp.path().join("bench.db").display()
+            ),
+            None,
+        ),
+        "mysql" => {
+            let name = format!("picket_bench_{}", std::process::id());
+            let admin = Db::connect("mysql://root@127.0.0.1:3306/", 1).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+                .execute(admin.pool())
+                .await?;
+            (format!("mysql://root@127.0.0.1:3306/{name}"), Some(name))
+        }
+        other => bail!("--db must be sqlite or mysql, not {other}"),
+    };
+    let db = Db::open(&url, 4).await?;
+    let node = NodeId::from("bench");
+    db.register_node(&node, "bench", "127.0.0.1:1").await?;
+
+    // Baseline memory: the node with nothing to run.
+    let base_rss = {
+        let mut child = spawn_node(&a, &url).await?;
+        wait_up(&child.1).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss = proc_status_kb(child.0.id().unwrap_or(0), "VmRSS:");
+        stop(&mut child.0).await;
+        rss
+    };
+
+    insert_monitors(&db, &farm, a.monitors, a.interval).await?;
+    let started = Instant::now();
+    let (mut child, base) = spawn_node(&a, &url).await?;
+    let pid = child.id().unwrap_or(0);
+    wait_up(&base).await?;
+
+    // Start-up coverage: every monitor checked at least once.
+    let ids: Vec<String> = (0..a.monitors).map(|i| i.to_string()).collect();
+    let coverage_deadline = started + Duration::from_secs(a.interval * 3);
+    let covered_after = loop {
+        let hits = farm.all_hits();
+        if ids.iter().all(|id| hits.contains_key(id)) {
+            break Some(started.elapsed());
+        }
+        if Instant::now() > coverage_deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Let one full interval pass, then measure.
+    let warm = started + Duration::from_secs(a.interval + 2);
+    tokio::time::sleep_until(warm.into()).await;
+    let http = reqwest::Client::new();
+    let m0 = scrape(&http, &base).await?;
+    let cpu0 = cpu_ticks(pid);
+    let t0 = Instant::now();
+    let window_start_ms = now_ms();
+    tokio::time::sleep(Duration::from_secs(a.duration)).await;
+    let m1 = scrape(&http, &base).await?;
+    let cpu1 = cpu_ticks(pid);
+    let window = t0.elapsed().as_secs_f64();
+    let window_end_ms = now_ms();
+    let peak_rss = proc_status_kb(pid, "VmHWM:");
+
+    // Quiesce: pause every monitor, wait for the buffer to drain, compare.
+    sqlx::query("UPDATE monitor SET active = 0, rev = 1000000")
+        .execute(db.pool())
+        .await?;
+    sqlx::query("UPDATE revision SET rev = 1000000")
+        .execute(db.pool())
+        .await?;
+    let drained = Instant::now();
+    loop {
+        let s: serde_json::Value = http
+            .get(format!("{base}/api/v1/status"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if s["data"]["running_monitors"] == 0 && s["data"]["buffered_heartbeats"] == 0 {
+            break;
+        }
+        if drained.elapsed() > Duration::from_secs(60) {
+            bail!("the node did not drain: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mf = scrape(&http, &base).await?;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM heartbeat")
+        .fetch_one(db.pool())
+        .await?;
+    stop(&mut child).await;
+
+    // Interval error seen by the farm, inside the window.
+    let mut errs: Vec<f64> = Vec::new();
+    for hits in farm.all_hits().values() {
+        let inside: Vec<i64> = hits
+            .iter()
+            .map(|h| h.at_ms)
+            .filter(|t| (window_start_ms..window_end_ms).contains(t))
+            .collect();
+        errs.extend(
+            inside
+                .windows(2)
+                .map(|w| ((w[1] - w[0]) as f64 - a.interval as f64 * 1000.0).abs()),
+        );
+    }
+    errs.sort_by(f64::total_cmp);
+    let pct = |v: &[f64], p: f64| {
+        v.get(((v.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+
+    let checks = m1.sum("picket_checks_total") - m0.sum("picket_checks_total");
+    let ticks = 100.0; // USER_HZ on Linux
+    let cpu_s = (cpu1 - cpu0) as f64 / ticks;
+    let lag = |p| m1.hist_quantile("picket_schedule_lag_seconds", &m0, p);
+    let batch_lat = (m1.sum("picket_heartbeat_write_seconds_sum")
+        - m0.sum("picket_heartbeat_write_seconds_sum"))
+        / (m1.sum("picket_heartbeat_write_seconds_count")
+            - m0.sum("picket_heartbeat_write_seconds_count"))
+        .max(1.0);
+    let executed = mf.sum("picket_checks_total");
+    let written = mf.sum("picket_heartbeats_written_total");
+    println!(
+        "| {} | {} | {} s | {:.0} | {:.0} | {} | {:.0} / {:.0} ms | {:.0} / {:.0} / {:.0} ms | {:.0} % | {:.3} ms | {:.0} MiB | {:.2} KiB | {:.1} ms | {} / {} / {} (dropped {}) |",
+        a.db,
+        a.monitors,
+        a.interval,
+        a.monitors as f64 / a.interval as f64,
+        checks / window,
+        covered_after.map_or("not within 3 intervals".into(), |d| format!(
+            "{:.1} s",
+            d.as_secs_f64()
+        )),
+        lag(0.5) * 1000.0,
+        lag(0.99) * 1000.0,
+        pct(&errs, 0.5),
+        pct(&errs, 0.99),
+        errs.last().copied().unwrap_or(f64::NAN),
+        cpu_s / window * 100.0,
+        cpu_s / checks.max(1.0) * 1000.0,
+        peak_rss as f64 / 1024.0,
+        (peak_rss.saturating_sub(base_rss)) as f64 / a.monitors.max(1) as f64,
+        batch_lat * 1000.0,
+        executed,
+        written,
+        rows,
+        mf.sum("picket_heartbeats_dropped_total")
+    );
+    if let Some(name) = mysql_name {
+        let admin = Db::connect("mysql://root@127.0.0.1:3306/", 1).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+            .execute(admin.pool())
+            .await?;
+    }
+    Ok(())
+}
+
+async fn spawn_node(a: &Args, url: &str) -> anyhow::Result<(tokio::process::Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = tokio::process::Command::new(&a.node_bin)
+        .env("DATABASE_URL", url)
+        .env("PICKET_NODE_ID", "bench")
+        .env("PICKET_NODE_HOST", format!("127.0.0.1:{port}"))
+        .env("PICKET_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PICKET_MIN_INTERVAL_SECS", "1")
+        .env("PICKET_MAX_CONCURRENT_CHECKS", a.concurrency.to_string())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", a.node_bin.display()))?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
+async fn wait_up(base: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..600 {
+        if http
+            .get(format!("{base}/api/v1/status"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("node did not come up")
+}
+
+async fn stop(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+async fn insert_monitors(db: &Db, farm: &Farm, n: usize, interval: u64) -> anyhow::Result<()> {
+    let now = now_ms();
+    let timeout_ms = (interval * 800).min(10_000);
+    let mut tx = db.pool().begin().await?;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let mut sql = String::from(
+            "INSERT INTO monitor (name, type, url, method, interval_secs, retry_interval_secs, maxretries, \
+             timeout_ms, accepted_statuscodes, default_node_id, rev, created_at, modified_at) VALUES ",
+        );
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|i| {
+                format!(
+                    "('m{i}', 'http', '{}', 'GET', {interval}, {interval}, 0, {timeout_ms}, '[\"200-299\"]', 'bench', 1, {now}, {now})",
+                    farm.url(&i.to_string())
+                )
+            })
+            .collect();
+        sql.push_str(&rows.join(", "));
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("UPDATE revision SET rev = 1")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields after the command: state is [0]; utime [11], stime [12].
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A scraped Prometheus exposition.
+struct Metrics(String);
+
+impl Metrics {
+    fn samples<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, f64)> + 'a {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(move |l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                let rest = series.strip_prefix(name)?;
+                if !(rest.is_empty() || rest.starts_with('{')) {
+                    return None;
+                }
+                Some((rest, value.parse().ok()?))
+            })
+    }
+    fn sum(&self, name: &str) -> f64 {
+        self.samples(name).map(|(_, v)| v).sum()
+    }
+    /// A quantile from cumulative histogram bucket deltas (upper bound of the bucket).
+    fn hist_quantile(&self, name: &str, before: &Metrics, q: f64) -> f64 {
+        let bucket = format!("{name}_bucket");
+        let le = |labels: &str| -> f64 {
+            let v = labels
+                .split("le=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or("+Inf");
+            if v == "+Inf" {
+                f64::INFINITY
+            } else {
+                v.parse().unwrap_or(f64::INFINITY)
+            }
+        };
+        let now: Vec<(f64, f64)> = self.samples(&bucket).map(|(l, v)| (le(l), v)).collect();
+        let then: Vec<(f64, f64)> = before.samples(&bucket).map(|(l, v)| (le(l), v)).collect();
+        let deltas: Vec<(f64, f64)> = now
+            .iter()
+            .map(|(b, v)| {
+                (
+                    *b,
+                    v - then.iter().find(|(b2, _)| b2 == b).map_or(0.0, |x| x.1),
+                )
+            })
+            .collect();
+        let total = deltas.last().map_or(0.0, |d| d.1);
+        deltas
+            .iter()
+            .find(|(_, c)| *c >= q * total)
+            .map_or(f64::NAN, |d| d.0)
+    }
+}
+
+async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result<Metrics> {
+    Ok(Metrics(
+        http.get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?,
+    ))
+}
