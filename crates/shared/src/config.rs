@@ -302,4 +302,16 @@ mod tests {
         let c: NodeConfig = parse_with_file(args(&["--reconcile-ms", "5000"])).unwrap();
         assert!(c.validate().unwrap_err().contains("PICKET_RECONCILE_MS"));
     }
+
+    #[test]
+    fn heartbeat_retention_defaults_to_a_week_and_must_be_positive() {
+        let c: NodeConfig = parse_with_file(args(&[])).unwrap();
+        assert_eq!(c.heartbeat_retention(), Duration::from_secs(7 * 86_400));
+        let c: NodeConfig = parse_with_file(args(&["--heartbeat-retention-days", "0"])).unwrap();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .contains("PICKET_HEARTBEAT_RETENTION_DAYS")
+        );
+    }
 }

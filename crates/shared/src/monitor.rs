@@ -94,13 +94,43 @@ pub struct MonitorFields {
     pub packet_count: Option<i64>,
     #[serde(rename = "pushToken", alias = "push_token")]
     pub push_token: Option<String>,
-    #[serde(rename = "expiryNotification", alias = "expiry_notification")]
+    /// Days before certificate expiry below which the monitor is DOWN (0 =
+    /// off). Uptime Kuma sends a boolean here: `true` means
+    /// [`EXPIRY_NOTIFICATION_DEFAULT_DAYS`], `false` 0.
+    #[serde(
+        rename = "expiryNotification",
+        alias = "expiry_notification",
+        deserialize_with = "days_or_bool"
+    )]
     pub expiry_notification: Option<i64>,
     pub active: Option<bool>,
     pub description: Option<String>,
     /// The monitor's home node (`default_node_id`).
     #[serde(alias = "nodeId")]
     pub node_id: Option<String>,
+}
+
+/// What `expiryNotification: true` (Uptime Kuma's boolean form) means, in days.
+pub const EXPIRY_NOTIFICATION_DEFAULT_DAYS: i64 = 14;
+
+/// Accepts a number of days, a boolean (Kuma's form) or null.
+fn days_or_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum DaysOrBool {
+        Days(i64),
+        Flag(bool),
+    }
+    Ok(
+        match Option::<DaysOrBool>::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("must be a number of days or a boolean"))?
+        {
+            None => None,
+            Some(DaysOrBool::Days(n)) => Some(n),
+            Some(DaysOrBool::Flag(true)) => Some(EXPIRY_NOTIFICATION_DEFAULT_DAYS),
+            Some(DaysOrBool::Flag(false)) => Some(0),
+        },
+    )
 }
 
 /// The monitor types this build can run.
@@ -1239,5 +1269,24 @@ mod tests {
             let spec = parse(b.clone()).unwrap();
             assert_eq!(spec.to_fields().parse(&LIMITS).unwrap(), spec, "{b}");
         }
+    }
+
+    #[test]
+    fn expiry_notification_takes_days_or_kumas_boolean() {
+        let days = |v: Value| {
+            let spec = parse(
+                json!({"name":"a","type":"http","url":"https://x.test/","expiryNotification": v}),
+            );
+            match spec.map(|s| s.kind) {
+                Ok(MonitorKind::Http(h)) => Ok(h.expiry_days),
+                Ok(_) => unreachable!(),
+                Err(e) => Err(e[0].field.clone()),
+            }
+        };
+        assert_eq!(days(json!(7)), Ok(7));
+        assert_eq!(days(json!(true)), Ok(14));
+        assert_eq!(days(json!(false)), Ok(0));
+        assert_eq!(days(json!(null)), Ok(0));
+        assert_eq!(days(json!("soon")), Err("expiryNotification".into()));
     }
 }

@@ -47,27 +47,28 @@ pub async fn check(spec: &HttpSpec, ctx: &CheckContext) -> Outcome {
                 .map(|na| tls::evaluate(na, now_ms(), !spec.ignore_tls));
             // Read what the body check needs (capped), or a little so a small
             // response leaves the connection reusable; the rest is dropped unread.
-            let limit = if spec.expect == BodyExpect::None {
-                DRAIN_LIMIT
-            } else {
-                BODY_CAP
-            };
+            let keep = spec.expect != BodyExpect::None;
+            let limit = if keep { BODY_CAP } else { DRAIN_LIMIT };
             let mut body = Vec::new();
+            let mut read = 0;
             let mut truncated = false;
             loop {
                 match resp.chunk().await {
                     Ok(Some(c)) => {
-                        let room = limit - body.len();
-                        if c.len() > room {
-                            body.extend_from_slice(&c[..room]);
+                        let take = c.len().min(limit - read);
+                        if keep {
+                            body.extend_from_slice(&c[..take]);
+                        }
+                        read += take;
+                        if take < c.len() {
                             truncated = true;
                             break;
                         }
-                        body.extend_from_slice(&c);
                     }
                     Ok(None) => break,
-                    Err(e) if spec.expect != BodyExpect::None => {
-                        return Outcome::down(format!("reading the body failed: {}", describe(&e)));
+                    Err(e) if keep => {
+                        let why = describe(&e);
+                        return Outcome::down(format!("reading the body failed: {why}"));
                     }
                     Err(_) => break,
                 }

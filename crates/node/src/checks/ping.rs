@@ -36,12 +36,19 @@ pub async fn check(hostname: &str, count: u32, timeout: Duration, ctx: &CheckCon
     // Leave a little of the timeout for bookkeeping; at least 100 ms a packet.
     let per_packet = (timeout.mul_f64(0.9) / count.max(1)).max(Duration::from_millis(100));
     let ident = PingIdentifier(rand::rng().random());
+    // On an unprivileged datagram socket the kernel replaces the identifier, so
+    // replies are matched by host and sequence: a random first sequence keeps
+    // two monitors pinging one host at once apart.
+    let first_seq: u16 = rand::rng().random();
     let mut pinger = client.pinger(ip, ident).await;
     pinger.timeout(per_packet);
     let payload = [0u8; 56];
     let mut replies = Vec::with_capacity(count as usize);
     for seq in 0..count {
-        let r = match pinger.ping(PingSequence(seq as u16), &payload).await {
+        let r = match pinger
+            .ping(PingSequence(first_seq.wrapping_add(seq as u16)), &payload)
+            .await
+        {
             Ok((_, rtt)) => Reply::Rtt(rtt),
             Err(SurgeError::IOError(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 return Outcome::down(not_permitted(&e));
