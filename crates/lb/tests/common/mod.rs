@@ -2,6 +2,8 @@
 //! stand in for nodes (`backend`), a minimal DNS responder, and polling helpers.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use axum::Router;
 use axum::extract::Request;
 use axum::response::IntoResponse;
