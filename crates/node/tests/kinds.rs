@@ -860,3 +860,112 @@ async fn uptime_figures_on_the_api_match_the_heartbeats() {
         node.stop().await.unwrap();
     }
 }
+
+/// The gid range allowed unprivileged ICMP sockets (`net.ipv4.ping_group_range`).
+fn ping_group_range() -> (u32, u32) {
+    let s = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
+    let mut it = s.split_whitespace().filter_map(|v| v.parse::<u32>().ok());
+    (it.next().unwrap_or(1), it.next().unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_without_icmp_permission_is_down_and_says_so() {
+    // A real picket-node process as `nobody`, without capabilities: it may open
+    // neither a raw ICMP socket nor (unless ping_group_range admits gid 65534)
+    // a datagram one. Needs root to drop to nobody.
+    if effective_uid() != 0 {
+        eprintln!("not root: cannot start a node as nobody; covered in-process by the ping test");
+        return;
+    }
+    const NOBODY: u32 = 65_534;
+    let (lo, hi) = ping_group_range();
+    let permitted = (lo..=hi).contains(&NOBODY);
+    for t in backends().await {
+        if let Some(path) = t.url.strip_prefix("sqlite://") {
+            // Let `nobody` write the SQLite file (and its WAL files).
+            use std::os::unix::fs::PermissionsExt;
+            let file = std::path::Path::new(path.split('?').next().unwrap());
+            let dir = file.parent().unwrap();
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+            }
+        }
+        let port = closed_port().await;
+        let mut child = tokio::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+                env!("CARGO_BIN_EXE_picket-node"),
+                "--database-url",
+                &t.url,
+                "--node-id",
+                "unprivileged",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--api-token",
+                TOKEN,
+                "--min-interval-secs",
+                "1",
+                "--reconcile-ms",
+                "200",
+            ])
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .expect("setpriv (util-linux) runs picket-node");
+        let api = Api::new(SocketAddr::from(([127, 0, 0, 1], port)));
+        eventually(WAIT, "the unprivileged node to answer", || async {
+            let r = api
+                .http
+                .get(format!("{}/api/v1/health", api.base))
+                .send()
+                .await
+                .ok()?;
+            r.status().is_success().then_some(())
+        })
+        .await;
+        let id = api
+            .create_monitor(json!({"name":"lo","type":"ping","hostname":"127.0.0.1",
+                "interval":1,"timeout":0.8,"node_id":"unprivileged"}))
+            .await;
+        let b = first_beat(&api, id).await;
+        if permitted {
+            assert_eq!(b["status"], 1, "{}: gid {NOBODY} may ping: {b}", t.label);
+        } else {
+            assert_eq!(b["status"], 0, "{}: {b}", t.label);
+            assert!(
+                msg(&b).starts_with("ICMP is not permitted"),
+                "{}: {b}",
+                t.label
+            );
+        }
+        // Still running: the failure was a result, not a crash.
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{}: the node exited",
+            t.label
+        );
+        let (status, _) = api.get("/api/v1/status").await;
+        assert_eq!(status, 200);
+        child.kill().await.unwrap();
+    }
+}
+
+/// This process's effective uid, read from /proc (no unsafe libc call).
+fn effective_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(u32::MAX)
+}
