@@ -9,7 +9,7 @@
 #
 #   apt-get install -y nginx wrk hey sqlite3
 #   cargo build --release -p picket-lb
-#   crates/lb/bench/proxy_vs_nginx.sh [seconds]
+#   [LB_THREADS=1] crates/lb/bench/proxy_vs_nginx.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SECS=${1:-10}
@@ -49,12 +49,12 @@ conf back $BACK 'default_type text/plain; return 200 "ok\n";'
 conf ngx $NGX 'proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";'
 
 DB="$W/picket.db"
-DATABASE_URL="sqlite://$DB?mode=rwc" PICKET_LB_LISTEN=127.0.0.1:$PLB PICKET_LB_THREADS=1 \
+DATABASE_URL="sqlite://$DB?mode=rwc" PICKET_LB_LISTEN=127.0.0.1:$PLB PICKET_LB_THREADS=${LB_THREADS:-1} \
   PICKET_HC_INTERVAL_SECS=5 RUST_LOG=warn "$LB" 2>"$W/lb.err" &
 LBPID=$!
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PLB/health" >/dev/null && break; sleep 0.1; done
 now=$(date +%s%3N)
-sqlite3 "$DB" "INSERT INTO node (node_id,node_name,host,status,last_seen,created_at,modified_at)
+sqlite3 -cmd ".timeout 5000" "$DB" "INSERT INTO node (node_id,node_name,host,status,last_seen,created_at,modified_at)
   VALUES ('bench','bench','127.0.0.1:$BACK','online',$now,$now,$now)"
 for _ in $(seq 50); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PLB/x")" = 200 ] && break; sleep 0.1
@@ -65,7 +65,7 @@ peak() { # url → requests/s
 }
 lat() { # url rate → "p50 p99" in ms
   local per=$(( $2 / 50 )); [ "$per" -ge 1 ] || per=1
-  hey -z "${SECS}s" -c 50 -q "$per" "$1" | awk '/ 50% in/ {p50=$3} / 99% in/ {p99=$3} END {printf "%.3f %.3f", p50*1000, p99*1000}'
+  hey -z "${SECS}s" -c 50 -q "$per" "$1" | awk '/ 50% in/ {p50=$3} / 99% in/ {p99=$3} END {printf "%.3f %.3f\n", p50*1000, p99*1000}'
 }
 echo "machine: $(nproc) cores; ${SECS}s per run; $(nginx -v 2>&1)"
 declare -A P

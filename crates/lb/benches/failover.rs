@@ -10,8 +10,11 @@
 mod common;
 
 use common::cluster::*;
-use common::eventually;
+use common::eventually_for;
 use std::time::{Duration, Instant};
+
+/// Long enough for `rise` rounds at a 5 s interval.
+const LIMIT: Duration = Duration::from_secs(90);
 
 struct Run {
     failover: Duration,
@@ -30,7 +33,7 @@ async fn one_run(c: &mut Cluster) -> Run {
     let _ = n1.child.kill();
     let _ = n1.child.wait();
     drop(n1);
-    eventually("survivors check every moved monitor", || async {
+    eventually_for(LIMIT, "survivors check every moved monitor", || async {
         moved
             .iter()
             .all(|m| c.target.nodes_since(m, killed).iter().any(|n| n != "n1"))
@@ -68,14 +71,14 @@ async fn one_run(c: &mut Cluster) -> Run {
     let n1 = NodeProc::start(&c.t.url, "n1", port);
     n1.ready().await;
     c.nodes.push(n1);
-    eventually("n1 checks its monitors again", || async {
+    eventually_for(LIMIT, "n1 checks its monitors again", || async {
         moved
             .iter()
             .all(|m| c.target.nodes_since(m, back).contains("n1"))
     })
     .await;
     let home = Instant::now();
-    eventually("steady after the return", || async {
+    eventually_for(LIMIT, "steady after the return", || async {
         moved.iter().all(|m| {
             c.target
                 .hits()

@@ -152,12 +152,21 @@ pub fn client() -> reqwest::Client {
 }
 
 /// Polls `f` until it returns true, failing the test after 15 s.
-pub async fn eventually<F, Fut>(what: &str, mut f: F)
+pub async fn eventually<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    eventually_for(Duration::from_secs(15), what, f).await
+}
+
+/// Polls `f` until it returns true, failing after `limit`.
+pub async fn eventually_for<F, Fut>(limit: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
     loop {
         if f().await {
             return;
