@@ -387,3 +387,54 @@ async fn auto_rebalance_levels_the_cluster_when_a_node_joins() {
     let o = owned(&t.db).await;
     assert!(o.values().all(|&n| n == 3), "{o:?}");
 }
+
+#[tokio::test]
+async fn a_half_applied_failover_is_completed_by_the_next_pass() {
+    // As if a balancer died after the first batch: a is offline, two of its
+    // four monitors were re-assigned, two still point at it.
+    let t = sqlite().await;
+    let (a, _b, _c) = three_nodes(&t.db).await;
+    a.healthy.store(false, Ordering::SeqCst);
+    monitors_on(&t.db, "a", 4).await;
+    t.db.set_node_status(&NodeId::from("a"), NodeStatus::Offline)
+        .await
+        .unwrap();
+    let ids: Vec<_> =
+        t.db.ownership(true)
+            .await
+            .unwrap()
+            .iter()
+            .map(|o| o.monitor)
+            .collect();
+    let half = [
+        picket_shared::placement::Move {
+            monitor: ids[0],
+            to: NodeId::from("b"),
+        },
+        picket_shared::placement::Move {
+            monitor: ids[1],
+            to: NodeId::from("b"),
+        },
+    ];
+    t.db.apply_moves(&half, picket_shared::db::MoveKind::Assign)
+        .await
+        .unwrap();
+    let lb = spawn_lb(&t.url, &PACE).await;
+    lb.update_loads().await;
+    lb.settled().await;
+    round(&lb).await;
+    // Every monitor has an online owner, and the fill evened out b and c.
+    let o = owned(&t.db).await;
+    assert_eq!(o.get("a"), None, "{o:?}");
+    assert_eq!((o["b"], o["c"]), (2, 2), "{o:?}");
+    assert_eq!(status(&t.db, "a").await, NodeStatus::Offline);
+    let hs = lb.get_json("/lb/health-status").await;
+    assert!(
+        hs["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "failover"),
+        "{hs}"
+    );
+}
