@@ -995,6 +995,20 @@ impl Db {
         Ok(())
     }
 
+    /// The latest certificate facts of one monitor.
+    pub async fn tls_info(&self, id: MonitorId) -> Result<Option<TlsInfo>> {
+        sqlx::query(
+            "SELECT days_remaining, valid, not_after, checked_at FROM monitor_tls_info \
+             WHERE monitor_id = ?",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(tls_from_row)
+        .transpose()
+    }
+
     /// The latest certificate facts of every monitor that has them.
     pub async fn tls_infos(&self) -> Result<BTreeMap<MonitorId, TlsInfo>> {
         sqlx::query(
@@ -1003,17 +1017,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| {
-            Ok((
-                MonitorId(r.try_get("monitor_id")?),
-                TlsInfo {
-                    days_remaining: r.try_get("days_remaining")?,
-                    valid: r.try_get::<i64, _>("valid")? != 0,
-                    not_after: r.try_get("not_after")?,
-                    checked_at: r.try_get("checked_at")?,
-                },
-            ))
-        })
+        .map(|r| Ok((MonitorId(r.try_get("monitor_id")?), tls_from_row(r)?)))
         .collect()
     }
 
@@ -1252,6 +1256,15 @@ fn node_from_row(r: &AnyRow) -> Result<Node> {
         },
         created_at: r.try_get("created_at")?,
         modified_at: r.try_get("modified_at")?,
+    })
+}
+
+fn tls_from_row(r: &AnyRow) -> Result<TlsInfo> {
+    Ok(TlsInfo {
+        days_remaining: r.try_get("days_remaining")?,
+        valid: r.try_get::<i64, _>("valid")? != 0,
+        not_after: r.try_get("not_after")?,
+        checked_at: r.try_get("checked_at")?,
     })
 }
 

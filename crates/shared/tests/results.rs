@@ -140,5 +140,7 @@ async fn certificate_facts_are_upserted_per_monitor() {
             "{}",
             t.label
         );
+        assert_eq!(db.tls_info(m).await.unwrap(), Some(i));
+        assert_eq!(db.tls_info(MonitorId(m.0 + 100)).await.unwrap(), None);
     }
 }

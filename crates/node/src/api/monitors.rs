@@ -118,8 +118,8 @@ pub async fn get_one(State(st): State<AppState>, Path(raw): Path<String>) -> Api
     let rec = load(&st, &raw).await?;
     let db = &st.0.db;
     let uptime = db.uptime(now_ms(), Some(rec.id)).await?;
-    let tls = db.tls_infos().await?;
-    let mut v = with_results(monitor_json(&rec), uptime.get(&rec.id), tls.get(&rec.id));
+    let tls = db.tls_info(rec.id).await?;
+    let mut v = with_results(monitor_json(&rec), uptime.get(&rec.id), tls.as_ref());
     let last = st.0.db.heartbeats(rec.id, 0, 1).await?;
     v["last_heartbeat"] = json!(last.first());
     ok("", v)
