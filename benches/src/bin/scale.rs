@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Start-up coverage: every monitor checked at least once.
     let ids: Vec<String> = (0..a.monitors).map(|i| i.to_string()).collect();
-    let coverage_deadline = started + Duration::from_secs(a.interval * 3);
+    let coverage_deadline = started + Duration::from_secs((a.interval * 3).min(120));
     let covered_after = loop {
         let hits = farm.all_hits();
         if ids.iter().all(|id| hits.contains_key(id)) {
@@ -92,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     // Let one full interval pass, then measure.
-    let warm = started + Duration::from_secs(a.interval + 2);
+    // (capped, so a long interval measures the idle footprint instead)
+    let warm = started + Duration::from_secs(a.interval.min(60) + 2);
     tokio::time::sleep_until(warm.into()).await;
     let http = reqwest::Client::new();
     let m0 = scrape(&http, &base).await?;
@@ -105,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let window = t0.elapsed().as_secs_f64();
     let window_end_ms = now_ms();
     let peak_rss = proc_status_kb(pid, "VmHWM:");
+    let steady_rss = proc_status_kb(pid, "VmRSS:");
 
     // Quiesce: pause every monitor, wait for the buffer to drain, compare.
     sqlx::query("UPDATE monitor SET active = 0, rev = 1000000")
@@ -121,7 +123,13 @@ async fn main() -> anyhow::Result<()> {
             .await?
             .json()
             .await?;
-        if s["data"]["running_monitors"] == 0 && s["data"]["buffered_heartbeats"] == 0 {
+        // Drained when every executed check is accounted for: written,
+        // refused (no longer the owner) or dropped (buffer full).
+        let m = scrape(&http, &base).await?;
+        let accounted = m.sum("picket_heartbeats_written_total")
+            + m.sum("picket_heartbeats_rejected_total")
+            + m.sum("picket_heartbeats_dropped_total");
+        if s["data"]["running_monitors"] == 0 && accounted == m.sum("picket_checks_total") {
             break;
         }
         if drained.elapsed() > Duration::from_secs(60) {
@@ -168,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
     let executed = mf.sum("picket_checks_total");
     let written = mf.sum("picket_heartbeats_written_total");
     println!(
-        "| {} | {} | {} s | {:.0} | {:.0} | {} | {:.0} / {:.0} ms | {:.0} / {:.0} / {:.0} ms | {:.0} % | {:.3} ms | {:.0} MiB | {:.2} KiB | {:.1} ms | {} / {} / {} (dropped {}) |",
+        "| {} | {} | {} s | {:.0} | {:.0} | {} | {:.0} / {:.0} ms | {:.0} / {:.0} / {:.0} ms | {:.0} % | {:.3} ms | {:.0} / {:.0} MiB | {:.2} / {:.2} KiB | {:.1} ms | {} / {} / {} (dropped {}) |",
         a.db,
         a.monitors,
         a.interval,
@@ -185,7 +193,9 @@ async fn main() -> anyhow::Result<()> {
         errs.last().copied().unwrap_or(f64::NAN),
         cpu_s / window * 100.0,
         cpu_s / checks.max(1.0) * 1000.0,
+        steady_rss as f64 / 1024.0,
         peak_rss as f64 / 1024.0,
+        (steady_rss.saturating_sub(base_rss)) as f64 / a.monitors.max(1) as f64,
         (peak_rss.saturating_sub(base_rss)) as f64 / a.monitors.max(1) as f64,
         batch_lat * 1000.0,
         executed,

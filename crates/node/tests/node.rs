@@ -285,9 +285,18 @@ async fn mariadb_outage_loses_no_heartbeat() {
         "the outage was felt"
     );
     assert_eq!(metric_sum(&text, "picket_heartbeats_dropped_total"), 0.0);
-    assert_eq!(
-        heartbeat_rows(&t.db).await,
-        metric_sum(&text, "picket_checks_total")
+    // Nothing is lost. Writes are at-least-once: a batch whose COMMIT went
+    // through just as the connection was cut is written again on retry, so at
+    // most that one in-flight batch (a handful of rows here) may appear twice.
+    let rows = heartbeat_rows(&t.db).await;
+    let executed = metric_sum(&text, "picket_checks_total");
+    assert!(
+        rows >= executed,
+        "lost heartbeats: {rows} rows for {executed} checks"
+    );
+    assert!(
+        rows - executed <= 3.0,
+        "more duplicates than one batch: {rows} rows for {executed} checks"
     );
 }
 

@@ -97,7 +97,10 @@ impl CheckContext {
             .user_agent(&self.user_agent)
             .redirect(policy)
             .tls_danger_accept_invalid_certs(ignore_tls)
-            .pool_idle_timeout(Duration::from_secs(120))
+            // One idle keep-alive connection per target is what a monitor
+            // reuses; more per host only pins memory after a burst.
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(8)
             .tcp_nodelay(true)
             .tls_info(true)
             .no_proxy()
