@@ -275,8 +275,12 @@ async fn strike_counters_survive_a_balancer_restart() {
     let (a, _b, _c) = three_nodes(&t.db).await;
     monitors_on(&t.db, "a", 1).await;
     a.healthy.store(false, Ordering::SeqCst);
+    // The restarted balancer keeps its identity, so it takes its own leader
+    // lease back at once (a stop with no grace period may not release it).
+    let mut flags = PACE.to_vec();
+    flags.extend(["--lb-id", "lb-restarted"]);
     {
-        let lb = spawn_lb(&t.url, &PACE).await;
+        let lb = spawn_lb(&t.url, &flags).await;
         lb.update_loads().await;
         lb.settled().await;
         lb.settled().await;
@@ -296,7 +300,7 @@ async fn strike_counters_survive_a_balancer_restart() {
         }
     }
     assert_eq!(status(&t.db, "a").await, NodeStatus::Online);
-    let lb = spawn_lb(&t.url, &PACE).await;
+    let lb = spawn_lb(&t.url, &flags).await;
     lb.update_loads().await;
     lb.settled().await;
     let r = round(&lb).await;

@@ -81,14 +81,10 @@ fn main() -> ExitCode {
 
 /// The balancer's own `main`, on the given arguments.
 fn run_lb(args: Vec<OsString>) -> ExitCode {
-    use picket_shared::config::{ConfigError, EXIT_CONFIG, parse_with_file};
-    let cfg: picket_lb::config::LbConfig = match parse_with_file(args) {
+    use picket_shared::config::{EXIT_CONFIG, parse_args};
+    let cfg: picket_lb::config::LbConfig = match parse_args(args) {
         Ok(c) => c,
-        Err(ConfigError::Clap(e)) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            eprintln!("configuration error: {}", e.to_string().trim_end());
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(code) => return code,
     };
     picket_shared::telemetry::init(cfg.log_format);
     if let Err(e) = cfg.validate() {

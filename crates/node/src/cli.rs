@@ -2,20 +2,16 @@
 //! port is bound), init logging, run until SIGTERM/SIGINT. Used by the
 //! `picket-node` binary and by `picket-local`, which starts node processes.
 
-use picket_shared::config::{ConfigError, EXIT_CONFIG, NodeCommand, NodeConfig, parse_with_file};
+use picket_shared::config::{EXIT_CONFIG, NodeCommand, NodeConfig, parse_args};
 use picket_shared::db::Db;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 /// Runs the node command line with `args` (program name first).
 pub fn main(args: Vec<OsString>) -> ExitCode {
-    let cfg: NodeConfig = match parse_with_file(args) {
+    let cfg: NodeConfig = match parse_args(args) {
         Ok(c) => c,
-        Err(ConfigError::Clap(e)) if !e.use_stderr() => e.exit(),
-        Err(e) => {
-            eprintln!("configuration error: {}", e.to_string().trim_end());
-            return ExitCode::from(EXIT_CONFIG as u8);
-        }
+        Err(code) => return code,
     };
     picket_shared::telemetry::init(cfg.log_format);
     if let Err(msg) = cfg.validate() {

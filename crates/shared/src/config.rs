@@ -83,17 +83,22 @@ fn config_path(args: &[OsString]) -> Option<PathBuf> {
     std::env::var_os("PICKET_CONFIG").map(PathBuf::from)
 }
 
-/// Parses the process's own arguments, printing help/version or a clear error
-/// and exiting (64 on a configuration error) as a binary's `main` wants.
-pub fn parse_or_exit<T: Parser>() -> T {
-    match parse_with_file::<T>(std::env::args_os().collect()) {
-        Ok(c) => c,
+/// Parses `args` as a binary's `main` wants: `--help` / `--version` print and
+/// exit 0; anything wrong prints one clear message and yields exit code 64.
+pub fn parse_args<T: Parser>(args: Vec<OsString>) -> Result<T, std::process::ExitCode> {
+    match parse_with_file::<T>(args) {
+        Ok(c) => Ok(c),
         Err(ConfigError::Clap(e)) if !e.use_stderr() => e.exit(),
         Err(e) => {
             eprintln!("configuration error: {}", e.to_string().trim_end());
-            std::process::exit(EXIT_CONFIG);
+            Err(std::process::ExitCode::from(EXIT_CONFIG as u8))
         }
     }
+}
+
+/// [`parse_args`] on the process's own arguments, exiting on error.
+pub fn parse_or_exit<T: Parser>() -> T {
+    parse_args(std::env::args_os().collect()).unwrap_or_else(|_| std::process::exit(EXIT_CONFIG))
 }
 
 /// The host name, the default node id.
