@@ -420,9 +420,7 @@ async fn a_half_applied_failover_is_completed_by_the_next_pass() {
             to: NodeId::from("b"),
         },
     ];
-    t.db.apply_moves(&half, picket_shared::db::MoveKind::Assign)
-        .await
-        .unwrap();
+    t.db.apply_moves(&half).await.unwrap();
     let lb = spawn_lb(&t.url, &PACE).await;
     lb.update_loads().await;
     lb.settled().await;

@@ -31,7 +31,6 @@ pub struct Identity {
 
 pub struct Control {
     db: Db,
-    node_id: NodeId,
     me: Identity,
     sched: Scheduler,
     lease: Arc<Lease>,
@@ -53,7 +52,6 @@ impl Control {
     ) -> Self {
         Self {
             db,
-            node_id: me.id.clone(),
             me,
             sched,
             lease,
@@ -73,7 +71,7 @@ impl Control {
     pub async fn initial_load(&mut self) -> Result<usize, DbError> {
         let t0 = Instant::now();
         let rev = self.db.revision().await?;
-        let owned = self.db.monitors(Some(&self.node_id)).await?;
+        let owned = self.db.monitors(Some(&self.me.id)).await?;
         let mut rng = rand::rng();
         let mut n = 0;
         for rec in &owned {
@@ -84,7 +82,7 @@ impl Control {
             }
         }
         self.rev = rev;
-        self.db.renew_lease(&self.node_id, now_ms()).await?;
+        self.db.renew_lease(&self.me.id, now_ms()).await?;
         self.lease.renewed(t0);
         self.next_renew = t0 + self.renew_every;
         Ok(n)
@@ -92,7 +90,7 @@ impl Control {
 
     /// Starts, restarts or stops one monitor according to its row.
     fn apply(&self, rec: &MonitorRecord, start_in: Duration) -> Option<Ensured> {
-        if rec.owner() != &self.node_id || !rec.active() {
+        if rec.owner() != &self.me.id || !rec.active() {
             self.sched.stop(rec.id);
             return None;
         }
@@ -153,11 +151,11 @@ impl Control {
         let result = async {
             if renew_due {
                 let renewed =
-                    tokio::time::timeout(limit, self.db.renew_lease(&self.node_id, now_ms()))
+                    tokio::time::timeout(limit, self.db.renew_lease(&self.me.id, now_ms()))
                         .await
                         .map_err(|_| DbError::Unavailable(sqlx::Error::PoolTimedOut))??;
                 if !renewed {
-                    tracing::warn!(node = %self.node_id, "node row missing; registering again");
+                    tracing::warn!(node = %self.me.id, "node row missing; registering again");
                     self.db
                         .register_node(&self.me.id, &self.me.name, &self.me.host)
                         .await?;
@@ -183,9 +181,9 @@ impl Control {
         let fenced = !self.lease.is_valid();
         if fenced != was_fenced {
             if fenced {
-                tracing::error!(node = %self.node_id, "lease lapsed: pausing all checks until the database is reachable");
+                tracing::error!(node = %self.me.id, "lease lapsed: pausing all checks until the database is reachable");
             } else {
-                tracing::info!(node = %self.node_id, "lease renewed: checks resume");
+                tracing::info!(node = %self.me.id, "lease renewed: checks resume");
             }
         }
         self.metrics.fenced.set(i64::from(fenced));

@@ -20,7 +20,7 @@ use control::Control;
 use metrics::Metrics;
 use picket_shared::auth::Bootstrap;
 use picket_shared::config::NodeConfig;
-use picket_shared::db::{Db, MoveKind};
+use picket_shared::db::Db;
 use picket_shared::model::NodeStatus;
 use picket_shared::monitor::Limits;
 use picket_shared::{NodeId, placement};
@@ -207,5 +207,5 @@ pub async fn leave(db: &Db, node_id: &NodeId) -> Result<u64, picket_shared::db::
         .map(|o| o.monitor)
         .collect();
     let moves = placement::plan_failover(&mine, &survivors);
-    db.apply_moves(&moves, MoveKind::Assign).await
+    db.apply_moves(&moves).await
 }

@@ -198,12 +198,6 @@ impl Scheduler {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    pub fn ids(&self) -> Vec<MonitorId> {
-        let mut v: Vec<_> = self.running().keys().copied().collect();
-        v.sort_unstable();
-        v
-    }
 }
 
 async fn run_monitor(

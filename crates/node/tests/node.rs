@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use picket_benches::farm::{Behaviour, Farm};
-use picket_shared::db::MoveKind;
 use picket_shared::placement::Move;
 use picket_shared::testing::{self, backends};
 use picket_shared::{MonitorId, NodeId, now_ms};
@@ -136,7 +135,7 @@ async fn a_monitor_moved_to_another_node_stops_here_within_two_seconds() {
             monitor: MonitorId(id),
             to: n2.clone(),
         };
-        t.db.apply_moves(&[moved], MoveKind::Assign).await.unwrap();
+        t.db.apply_moves(&[moved]).await.unwrap();
         let moved_at = now_ms();
         tokio::time::sleep(Duration::from_millis(3500)).await;
         let late: Vec<_> = farm
@@ -157,7 +156,7 @@ async fn a_monitor_moved_to_another_node_stops_here_within_two_seconds() {
             monitor: MonitorId(id),
             to: NodeId::from("n1"),
         };
-        t.db.apply_moves(&[back], MoveKind::Assign).await.unwrap();
+        t.db.apply_moves(&[back]).await.unwrap();
         let again = now_ms();
         eventually(WAIT, "checks resume", || async {
             farm.hits("m").iter().any(|h| h.at_ms > again).then_some(())
@@ -227,6 +226,38 @@ async fn heartbeat_rows(db: &picket_shared::db::Db) -> f64 {
         .unwrap() as f64
 }
 
+/// What became of the checks a node executed, read after it drained and stopped.
+struct Accounting {
+    /// Heartbeat rows in the database.
+    rows: f64,
+    /// Checks the node executed.
+    executed: f64,
+    write_errors: f64,
+    dropped: f64,
+}
+
+/// Waits until the node's buffer is empty, stops it (final flush), and counts.
+async fn drain_and_stop(
+    api: &Api,
+    node: picket_node::Node,
+    db: &picket_shared::db::Db,
+) -> Accounting {
+    eventually(WAIT, "the buffer drained", || async {
+        let (_, s) = api.get("/api/v1/status").await;
+        (s["data"]["buffered_heartbeats"] == 0).then_some(())
+    })
+    .await;
+    let metrics = node.metrics.clone();
+    node.stop().await.unwrap();
+    let text = metrics.render();
+    Accounting {
+        rows: heartbeat_rows(db).await,
+        executed: metric_sum(&text, "picket_checks_total"),
+        write_errors: metric_sum(&text, "picket_heartbeat_write_errors_total"),
+        dropped: metric_sum(&text, "picket_heartbeats_dropped_total"),
+    }
+}
+
 async fn create_three(api: &Api, farm: &Farm) {
     for name in ["x", "y", "z"] {
         api.create_monitor(
@@ -245,7 +276,6 @@ async fn mariadb_outage_loses_no_heartbeat() {
     let url = t.url.replace("127.0.0.1:3306", &proxy.addr.to_string());
     let farm = Farm::start().await.unwrap();
     let node = spawn_node(&url, "n1", &[]).await;
-    let metrics = node.metrics.clone();
     let api = Api::new(node.addr);
     create_three(&api, &farm).await;
     eventually(WAIT, "heartbeats written", || async {
@@ -272,24 +302,13 @@ async fn mariadb_outage_loses_no_heartbeat() {
     .await;
 
     proxy.restore();
-    eventually(WAIT, "the buffer drained", || async {
-        let (_, s) = api.get("/api/v1/status").await;
-        (s["data"]["buffered_heartbeats"] == 0).then_some(())
-    })
-    .await;
-    node.stop().await.unwrap();
-
-    let text = metrics.render();
-    assert!(
-        metric_sum(&text, "picket_heartbeat_write_errors_total") > 0.0,
-        "the outage was felt"
-    );
-    assert_eq!(metric_sum(&text, "picket_heartbeats_dropped_total"), 0.0);
+    let acc = drain_and_stop(&api, node, &t.db).await;
+    assert!(acc.write_errors > 0.0, "the outage was felt");
+    assert_eq!(acc.dropped, 0.0);
     // Nothing is lost. Writes are at-least-once: a batch whose COMMIT went
     // through just as the connection was cut is written again on retry, so at
     // most that one in-flight batch (a handful of rows here) may appear twice.
-    let rows = heartbeat_rows(&t.db).await;
-    let executed = metric_sum(&text, "picket_checks_total");
+    let (rows, executed) = (acc.rows, acc.executed);
     assert!(
         rows >= executed,
         "lost heartbeats: {rows} rows for {executed} checks"
@@ -306,7 +325,6 @@ async fn sqlite_lock_outage_loses_no_heartbeat() {
     let t = testing::sqlite().await;
     let farm = Farm::start().await.unwrap();
     let node = spawn_node(&t.url, "n1", &["--lease-ttl-secs", "60"]).await;
-    let metrics = node.metrics.clone();
     let api = Api::new(node.addr);
     create_three(&api, &farm).await;
     eventually(WAIT, "heartbeats written", || async {
@@ -326,22 +344,10 @@ async fn sqlite_lock_outage_loses_no_heartbeat() {
     locker.execute("COMMIT").await.unwrap();
     drop(locker);
 
-    eventually(WAIT, "the buffer drained", || async {
-        let (_, s) = api.get("/api/v1/status").await;
-        (s["data"]["buffered_heartbeats"] == 0).then_some(())
-    })
-    .await;
-    node.stop().await.unwrap();
-    let text = metrics.render();
-    assert!(
-        metric_sum(&text, "picket_heartbeat_write_errors_total") > 0.0,
-        "the lock was felt"
-    );
-    assert_eq!(metric_sum(&text, "picket_heartbeats_dropped_total"), 0.0);
-    assert_eq!(
-        heartbeat_rows(&t.db).await,
-        metric_sum(&text, "picket_checks_total")
-    );
+    let acc = drain_and_stop(&api, node, &t.db).await;
+    assert!(acc.write_errors > 0.0, "the lock was felt");
+    assert_eq!(acc.dropped, 0.0);
+    assert_eq!(acc.rows, acc.executed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -744,19 +744,14 @@ impl Db {
             .collect()
     }
 
-    /// Applies moves in one transaction with one revision bump: `Assign` sets
-    /// `assign_node` (failover), `Home` sets `default_node_id` and clears
-    /// `assign_node` (rebalance). Returns how many rows changed.
-    pub async fn apply_moves(&self, moves: &[Move], kind: MoveKind) -> Result<u64> {
+    /// Assigns monitors to other nodes (`assign_node`, a temporary override as
+    /// in failover) in one transaction with one revision bump. Returns how many
+    /// rows changed.
+    pub async fn apply_moves(&self, moves: &[Move]) -> Result<u64> {
         if moves.is_empty() {
             return Ok(0);
         }
-        let sql = match kind {
-            MoveKind::Assign => "UPDATE monitor SET assign_node = ?, rev = ? WHERE id = ?",
-            MoveKind::Home => {
-                "UPDATE monitor SET default_node_id = ?, assign_node = NULL, rev = ? WHERE id = ?"
-            }
-        };
+        let sql = "UPDATE monitor SET assign_node = ?, rev = ? WHERE id = ?";
         in_tx!(self, |c| {
             let rev = Self::bump_rev(c).await?;
             let mut n = 0;
@@ -1070,20 +1065,6 @@ impl Db {
         .collect()
     }
 
-    /// The latest heartbeat of every monitor that has one.
-    pub async fn latest_heartbeats(&self) -> Result<BTreeMap<MonitorId, Heartbeat>> {
-        let rows = sqlx::query(
-            "SELECT h.monitor_id, h.node_id, h.status, h.time, h.ping, h.msg, h.important, h.duration, h.retries \
-             FROM heartbeat h JOIN (SELECT monitor_id, MAX(id) AS id FROM heartbeat GROUP BY monitor_id) l \
-             ON h.id = l.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| heartbeat_from_row(r).map(|h| (h.monitor_id, h)))
-            .collect()
-    }
-
     // ---- API keys -------------------------------------------------------
 
     /// Creates an API key; returns its id and the full token (shown only once).
@@ -1119,15 +1100,6 @@ impl Db {
         let fresh = expires.is_none_or(|e| e > now_ms());
         Ok(auth::ct_eq(&hash, &auth::hash_secret(secret)) && active == 1 && fresh)
     }
-}
-
-/// How `Db::apply_moves` changes ownership.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MoveKind {
-    /// Temporary: set `assign_node` (failover).
-    Assign,
-    /// Permanent: set `default_node_id`, clear `assign_node` (rebalance).
-    Home,
 }
 
 fn unique_push_token(e: sqlx::Error) -> DbError {

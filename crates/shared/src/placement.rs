@@ -140,21 +140,6 @@ pub fn orphans(monitors: &[Ownership], online: &BTreeMap<NodeId, usize>) -> Vec<
         .collect()
 }
 
-/// Owned counts per node after applying `moves` to `counts` (for reports and tests).
-pub fn counts_after(
-    monitors: &[Ownership],
-    moves: &[Move],
-    nodes: impl IntoIterator<Item = NodeId>,
-) -> BTreeMap<NodeId, usize> {
-    let moved: BTreeMap<MonitorId, &NodeId> = moves.iter().map(|m| (m.monitor, &m.to)).collect();
-    let mut counts: BTreeMap<NodeId, usize> = nodes.into_iter().map(|n| (n, 0)).collect();
-    for m in monitors {
-        let owner = moved.get(&m.monitor).copied().unwrap_or(m.owner());
-        *counts.entry(owner.clone()).or_default() += 1;
-    }
-    counts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! The data layer against real SQLite and MariaDB databases.
 
-use picket_shared::db::{DbError, MoveKind};
+use picket_shared::db::DbError;
 use picket_shared::model::{Heartbeat, NodeStatus, Status};
 use picket_shared::monitor::MonitorFields;
 use picket_shared::placement::Move;
@@ -61,13 +61,10 @@ async fn monitors_go_to_the_least_loaded_online_node_and_follow_revisions() {
         assert!(db.changes_since(rev1).await.unwrap().changed.is_empty());
 
         // An ownership move is a change the owner's reconcile loop sees.
-        db.apply_moves(
-            &[Move {
-                monitor: m1.id,
-                to: b.clone(),
-            }],
-            MoveKind::Assign,
-        )
+        db.apply_moves(&[Move {
+            monitor: m1.id,
+            to: b.clone(),
+        }])
         .await
         .unwrap();
         let ch = db.changes_since(rev1).await.unwrap();
@@ -151,7 +148,7 @@ async fn heartbeats_from_a_non_owner_are_refused_by_the_database() {
         let got = db.heartbeats(m.id, 0, 1000).await.unwrap();
         assert_eq!(got.len(), 450);
         assert!(got.iter().all(|h| h.node_id == a && h.ping == Some(1.5)));
-        assert_eq!(db.latest_heartbeats().await.unwrap()[&m.id].msg, "200 - OK");
+        assert_eq!(db.heartbeats(m.id, 0, 1).await.unwrap()[0].msg, "200 - OK");
     }
 }
 
