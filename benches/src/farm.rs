@@ -117,6 +117,11 @@ impl Farm {
         lock(&self.state.hits).get(id).map_or(0, Vec::len)
     }
 
+    /// How many distinct ids have been hit.
+    pub fn ids_hit(&self) -> usize {
+        lock(&self.state.hits).len()
+    }
+
     /// Hits on every id.
     pub fn all_hits(&self) -> HashMap<String, Vec<Hit>> {
         lock(&self.state.hits).clone()

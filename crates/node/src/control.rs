@@ -4,7 +4,7 @@
 //! many monitors there are.
 
 use crate::metrics::Metrics;
-use crate::scheduler::{Ensured, Lease, Scheduler};
+use crate::scheduler::{Ensured, Lease, Scheduler, Start};
 use picket_shared::db::{Db, DbError, MonitorRecord};
 use picket_shared::monitor::Limits;
 use picket_shared::{NodeId, now_ms};
@@ -63,39 +63,50 @@ impl Control {
         }
     }
 
-    /// Loads every monitor this node owns and starts them spread over the
-    /// first 90 % of their intervals (no serial stagger: all are scheduled at
-    /// once; the 10 % leaves room for start-up, so every monitor is checked
-    /// within one interval of the process starting), then marks the lease
-    /// renewed. Returns how many were started.
-    pub async fn initial_load(&mut self) -> Result<usize, DbError> {
+    /// Renews the lease, loads every monitor this node owns and starts them
+    /// all at once (no serial stagger). Returns how many were started.
+    ///
+    /// Each monitor gets a random phase within its interval, so the steady
+    /// state is spread evenly. The first round is compressed into what is left
+    /// of 90 % of the interval since `started` (the node starting: opening the
+    /// database and loading the rows count against it), so every monitor is
+    /// checked within one interval of the node starting, however many there
+    /// are; the second check follows one interval after the phase.
+    pub async fn initial_load(&mut self, started: Instant) -> Result<usize, DbError> {
         let t0 = Instant::now();
+        self.db.renew_lease(&self.me.id, now_ms()).await?;
         let rev = self.db.revision().await?;
         let owned = self.db.monitors(Some(&self.me.id)).await?;
+        // Renewed and loaded: the tasks may check from their first due time.
+        self.lease.renewed(t0);
+        self.next_renew = t0 + self.renew_every;
+        let since_start = started.elapsed();
         let mut rng = rand::rng();
         let mut n = 0;
         for rec in &owned {
-            let spread =
-                Duration::from_millis(rng.random_range(0..u64::from(interval_of(rec)) * 900));
-            if self.apply(rec, spread) == Some(Ensured::Started) {
+            let interval = Duration::from_secs(interval_of(rec).into());
+            let phase = interval.mul_f64(rng.random::<f64>());
+            let window = interval.mul_f64(0.9).saturating_sub(since_start);
+            let start = Start {
+                first: phase.mul_f64(window.as_secs_f64() / interval.as_secs_f64()),
+                phase,
+            };
+            if self.apply(rec, start) == Some(Ensured::Started) {
                 n += 1;
             }
         }
         self.rev = rev;
-        self.db.renew_lease(&self.me.id, now_ms()).await?;
-        self.lease.renewed(t0);
-        self.next_renew = t0 + self.renew_every;
         Ok(n)
     }
 
     /// Starts, restarts or stops one monitor according to its row.
-    fn apply(&self, rec: &MonitorRecord, start_in: Duration) -> Option<Ensured> {
+    fn apply(&self, rec: &MonitorRecord, start: Start) -> Option<Ensured> {
         if rec.owner() != &self.me.id || !rec.active() {
             self.sched.stop(rec.id);
             return None;
         }
         match rec.fields.parse(&Limits::STORED) {
-            Ok(spec) => Some(self.sched.ensure(rec.id, spec, start_in)),
+            Ok(spec) => Some(self.sched.ensure(rec.id, spec, start)),
             Err(errs) => {
                 let why: Vec<String> = errs.iter().map(ToString::to_string).collect();
                 tracing::warn!(monitor = %rec.id, errors = %why.join("; "), "cannot run monitor");
@@ -114,7 +125,7 @@ impl Control {
             let was = self.sched.contains(rec.id);
             // Spread a burst of moved-in monitors over a second.
             let jitter = Duration::from_millis(rng.random_range(0..1000));
-            match self.apply(rec, jitter) {
+            match self.apply(rec, Start::after(jitter)) {
                 Some(Ensured::Started) => out.started += 1,
                 Some(Ensured::Restarted) => out.restarted += 1,
                 Some(Ensured::Unchanged) => {}

@@ -63,6 +63,7 @@ impl Node {
     /// Opens the database, registers the node, loads and starts its monitors,
     /// and serves the API on `listener`.
     pub async fn start(cfg: NodeConfig, listener: TcpListener) -> anyhow::Result<Node> {
+        let started = tokio::time::Instant::now();
         let node_id = NodeId(cfg.node_id());
         let db = Db::open(&cfg.database_url, cfg.db_pool)
             .await
@@ -102,7 +103,7 @@ impl Node {
             cfg.lease_ttl(),
         );
         let n = control
-            .initial_load()
+            .initial_load(started)
             .await
             .context("cannot load monitors")?;
         let addr = listener.local_addr()?;

@@ -1,10 +1,16 @@
 //! The node's Prometheus metrics, in a registry of its own (several nodes may
-//! run in one test process).
+//! run in one test process), plus Uptime Kuma's per-monitor series, which are
+//! kept compactly and rendered at scrape time (see [`MonitorSeries`]).
 
+use picket_shared::MonitorId;
+use picket_shared::model::Status;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 
 /// Uptime Kuma's per-monitor label names, so existing dashboards work.
 pub const MONITOR_LABELS: [&str; 6] = [
@@ -16,8 +22,174 @@ pub const MONITOR_LABELS: [&str; 6] = [
     "monitor_port",
 ];
 
-/// One monitor's label values, in [`MONITOR_LABELS`] order.
-pub type MonitorLabels = [String; 6];
+/// One monitor's identity in the per-monitor series: its id and its label set
+/// rendered once (`monitor_id="7",monitor_name="web",…,node="n1"`). Cheap to
+/// clone; the scheduler's task and the series store share the text.
+#[derive(Clone, Debug)]
+pub struct MonitorLabels {
+    id: MonitorId,
+    rendered: Arc<str>,
+}
+
+impl MonitorLabels {
+    /// `values` in [`MONITOR_LABELS`] order; `node` is the exporting node.
+    pub fn new(id: MonitorId, values: [&str; 6], node: &str) -> Self {
+        let mut s = String::new();
+        let pairs = MONITOR_LABELS
+            .into_iter()
+            .zip(values)
+            .chain([("node", node)]);
+        for (name, value) in pairs {
+            if !s.is_empty() {
+                s.push(',');
+            }
+            s.push_str(name);
+            s.push_str("=\"");
+            escape_label_value(&mut s, value);
+            s.push('"');
+        }
+        Self {
+            id,
+            rendered: s.into(),
+        }
+    }
+}
+
+/// The exposition format's escaping of a label value.
+fn escape_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// The last result of one monitor, as its series report it.
+struct Series {
+    labels: Arc<str>,
+    /// `None` until the first result: a monitor is exported once it has one.
+    status: Option<Status>,
+    response_ms: Option<f64>,
+    /// Days remaining and whether the chain verified, for TLS targets.
+    cert: Option<(i64, bool)>,
+}
+
+/// Uptime Kuma's per-monitor gauges (`monitor_status`, `monitor_response_time`,
+/// `monitor_cert_days_remaining`, `monitor_cert_is_valid`) for the monitors
+/// this node runs. A `prometheus` vector child copies its descriptor and label
+/// pairs into every series (about 2 KiB per monitor and family); here a
+/// monitor costs one entry and its label text, shared with its task.
+#[derive(Default)]
+pub struct MonitorSeries(Mutex<BTreeMap<MonitorId, Series>>);
+
+impl MonitorSeries {
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<MonitorId, Series>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts tracking a monitor (nothing is exported before its first result).
+    /// Replaces an earlier registration of the same id.
+    pub fn register(&self, labels: &MonitorLabels) {
+        self.map().insert(
+            labels.id,
+            Series {
+                labels: labels.rendered.clone(),
+                status: None,
+                response_ms: None,
+                cert: None,
+            },
+        );
+    }
+
+    /// Stops tracking a monitor; its series disappear from the next scrape.
+    pub fn forget(&self, labels: &MonitorLabels) {
+        let mut map = self.map();
+        if map
+            .get(&labels.id)
+            .is_some_and(|s| Arc::ptr_eq(&s.labels, &labels.rendered))
+        {
+            map.remove(&labels.id);
+        }
+    }
+
+    /// Records a result. Ignored unless `labels` is the current registration,
+    /// so a task that was stopped while recording cannot bring back a series.
+    pub fn observe(
+        &self,
+        labels: &MonitorLabels,
+        status: Status,
+        ping_ms: Option<f64>,
+        cert: Option<(i64, bool)>,
+    ) {
+        let mut map = self.map();
+        let Some(s) = map.get_mut(&labels.id) else {
+            return;
+        };
+        if !Arc::ptr_eq(&s.labels, &labels.rendered) {
+            return;
+        }
+        s.status = Some(status);
+        if ping_ms.is_some() {
+            s.response_ms = ping_ms;
+        }
+        if cert.is_some() {
+            s.cert = cert;
+        }
+    }
+
+    /// Appends the four families in the text exposition format.
+    fn render(&self, out: &mut String) {
+        type Value = fn(&Series) -> Option<f64>;
+        let families: [(&str, &str, Value); 4] = [
+            (
+                "monitor_status",
+                "Monitor status (0 down, 1 up, 2 pending, 3 maintenance)",
+                |s| s.status.map(|st| f64::from(st as u8)),
+            ),
+            (
+                "monitor_response_time",
+                "Monitor response time of the last check, in ms",
+                |s| s.response_ms,
+            ),
+            (
+                "monitor_cert_days_remaining",
+                "Days until the monitored TLS certificate expires",
+                |s| s.cert.map(|(d, _)| d as f64),
+            ),
+            (
+                "monitor_cert_is_valid",
+                "Whether the monitored TLS certificate is valid (1) or not (0)",
+                |s| s.cert.map(|(_, v)| f64::from(u8::from(v))),
+            ),
+        ];
+        let map = self.map();
+        for (name, help, value) in families {
+            let mut header = false;
+            for s in map.values().filter(|s| s.status.is_some()) {
+                let Some(v) = value(s) else { continue };
+                if !header {
+                    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+                    header = true;
+                }
+                let _ = writeln!(out, "{name}{{{}}} {}", s.labels, sample_value(v));
+            }
+        }
+    }
+}
+
+/// A sample value as the exposition format spells it.
+fn sample_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        v.to_string()
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -42,14 +214,8 @@ pub struct Metrics {
     pub hb_dropped: IntCounter,
     pub hb_write_errors: IntCounter,
     pub reconcile_errors: IntCounter,
-    /// Uptime Kuma's per-monitor series, set by the owning node after each
-    /// result: 0 down, 1 up, 2 pending, 3 maintenance.
-    pub monitor_status: IntGaugeVec,
-    /// Response time of the last check, ms.
-    pub monitor_response_time: GaugeVec,
-    pub monitor_cert_days_remaining: IntGaugeVec,
-    /// 1 when the certificate verified on the last check.
-    pub monitor_cert_is_valid: IntGaugeVec,
+    /// Uptime Kuma's per-monitor series, set by the owning node after each result.
+    pub monitors: MonitorSeries,
 }
 
 impl Metrics {
@@ -144,38 +310,7 @@ impl Metrics {
                 "Failed reconcile passes",
             )
             .unwrap(),
-            monitor_status: IntGaugeVec::new(
-                Opts::new(
-                    "monitor_status",
-                    "Monitor status (0 down, 1 up, 2 pending, 3 maintenance)",
-                ),
-                &MONITOR_LABELS,
-            )
-            .unwrap(),
-            monitor_response_time: GaugeVec::new(
-                Opts::new(
-                    "monitor_response_time",
-                    "Monitor response time of the last check, in ms",
-                ),
-                &MONITOR_LABELS,
-            )
-            .unwrap(),
-            monitor_cert_days_remaining: IntGaugeVec::new(
-                Opts::new(
-                    "monitor_cert_days_remaining",
-                    "Days until the monitored TLS certificate expires",
-                ),
-                &MONITOR_LABELS,
-            )
-            .unwrap(),
-            monitor_cert_is_valid: IntGaugeVec::new(
-                Opts::new(
-                    "monitor_cert_is_valid",
-                    "Whether the monitored TLS certificate is valid (1) or not (0)",
-                ),
-                &MONITOR_LABELS,
-            )
-            .unwrap(),
+            monitors: MonitorSeries::default(),
             registry,
         };
         let r = &m.registry;
@@ -194,49 +329,92 @@ impl Metrics {
         let _ = r.register(Box::new(m.hb_dropped.clone()));
         let _ = r.register(Box::new(m.hb_write_errors.clone()));
         let _ = r.register(Box::new(m.reconcile_errors.clone()));
-        let _ = r.register(Box::new(m.monitor_status.clone()));
-        let _ = r.register(Box::new(m.monitor_response_time.clone()));
-        let _ = r.register(Box::new(m.monitor_cert_days_remaining.clone()));
-        let _ = r.register(Box::new(m.monitor_cert_is_valid.clone()));
         m
-    }
-
-    /// Records one result of a monitor this node runs.
-    pub fn observe_monitor(
-        &self,
-        labels: &MonitorLabels,
-        status: picket_shared::model::Status,
-        ping_ms: Option<f64>,
-        cert: Option<&crate::checks::tls::CertInfo>,
-    ) {
-        let l: Vec<&str> = labels.iter().map(String::as_str).collect();
-        self.monitor_status.with_label_values(&l).set(status as i64);
-        if let Some(p) = ping_ms {
-            self.monitor_response_time.with_label_values(&l).set(p);
-        }
-        if let Some(c) = cert {
-            self.monitor_cert_days_remaining
-                .with_label_values(&l)
-                .set(c.days_remaining);
-            self.monitor_cert_is_valid
-                .with_label_values(&l)
-                .set(i64::from(c.valid));
-        }
-    }
-
-    /// Drops a monitor's series (it stopped running here).
-    pub fn forget_monitor(&self, labels: &MonitorLabels) {
-        let l: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let _ = self.monitor_status.remove_label_values(&l);
-        let _ = self.monitor_response_time.remove_label_values(&l);
-        let _ = self.monitor_cert_days_remaining.remove_label_values(&l);
-        let _ = self.monitor_cert_is_valid.remove_label_values(&l);
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
-        String::from_utf8(buf).unwrap_or_default()
+        let mut text = String::from_utf8(buf).unwrap_or_default();
+        self.monitors.render(&mut text);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(id: i64, name: &str) -> MonitorLabels {
+        MonitorLabels::new(
+            MonitorId(id),
+            [&id.to_string(), name, "http", "http://t/", "", ""],
+            "n1",
+        )
+    }
+
+    #[test]
+    fn a_monitor_is_exported_from_its_first_result_until_it_is_forgotten() {
+        let m = Metrics::new("n1");
+        let a = labels(1, "web \"main\"\\ok\nx");
+        m.monitors.register(&a);
+        assert!(!m.render().contains("monitor_status"), "no result yet");
+
+        m.monitors.observe(&a, Status::Pending, Some(12.5), None);
+        let text = m.render();
+        let want = r#"monitor_status{monitor_id="1",monitor_name="web \"main\"\\ok\nx",monitor_type="http",monitor_url="http://t/",monitor_hostname="",monitor_port="",node="n1"} 2"#;
+        assert!(text.lines().any(|l| l == want), "{text}");
+        assert!(
+            text.contains("# TYPE monitor_response_time gauge\n"),
+            "{text}"
+        );
+        assert!(text.contains("node=\"n1\"} 12.5\n"), "{text}");
+        assert!(
+            !text.contains("monitor_cert"),
+            "no certificate seen: {text}"
+        );
+
+        m.monitors.observe(&a, Status::Up, None, Some((-3, false)));
+        let text = m.render();
+        assert!(text.contains("node=\"n1\"} 1\n"), "status: {text}");
+        assert!(text.contains("node=\"n1\"} 12.5\n"), "ping kept: {text}");
+        assert!(text.contains("node=\"n1\"} -3\n"), "cert days: {text}");
+        assert!(text.contains("node=\"n1\"} 0\n"), "cert invalid: {text}");
+
+        m.monitors.forget(&a);
+        assert!(!m.render().contains("monitor_id=\"1\""));
+    }
+
+    #[test]
+    fn a_stopped_task_cannot_write_over_or_bring_back_a_series() {
+        let m = Metrics::new("n1");
+        let old = labels(7, "old");
+        m.monitors.register(&old);
+        // The spec changed: the new registration replaces the old one.
+        let new = labels(7, "new");
+        m.monitors.register(&new);
+        m.monitors.observe(&old, Status::Down, None, None);
+        assert!(
+            !m.render().contains("monitor_id=\"7\""),
+            "stale result ignored"
+        );
+        m.monitors.observe(&new, Status::Up, None, None);
+        assert!(m.render().contains("monitor_name=\"new\""));
+        // Forgetting with the old labels leaves the new registration alone.
+        m.monitors.forget(&old);
+        assert!(m.render().contains("monitor_name=\"new\""));
+        m.monitors.forget(&new);
+        m.monitors.observe(&new, Status::Up, None, None);
+        assert!(!m.render().contains("monitor_id=\"7\""), "not brought back");
+    }
+
+    #[test]
+    fn sample_values_use_the_exposition_spelling() {
+        assert_eq!(sample_value(1.0), "1");
+        assert_eq!(sample_value(0.25), "0.25");
+        assert_eq!(sample_value(f64::INFINITY), "+Inf");
+        assert_eq!(sample_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(sample_value(f64::NAN), "NaN");
     }
 }

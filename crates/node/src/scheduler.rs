@@ -51,6 +51,24 @@ impl Lease {
     }
 }
 
+/// When a monitor that starts running is first checked, counted from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    /// Delay of the first check.
+    pub first: Duration,
+    /// Delay of the point its fixed-rate schedule counts from: the second check
+    /// is due one interval after it. A first check pulled ahead of its phase
+    /// (the node's start-up round) so leaves the steady-state spread even.
+    pub phase: Duration,
+}
+
+impl Start {
+    /// First check after `d`, and the schedule counts from it.
+    pub fn after(d: Duration) -> Self {
+        Self { first: d, phase: d }
+    }
+}
+
 /// What `Scheduler::ensure` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ensured {
@@ -87,23 +105,25 @@ struct Running {
     labels: MonitorLabels,
 }
 
-/// Uptime Kuma's per-monitor label values for `spec`.
-pub fn monitor_labels(id: MonitorId, spec: &MonitorSpec) -> MonitorLabels {
+/// Uptime Kuma's per-monitor labels for `spec`, exported by `node`.
+pub fn monitor_labels(id: MonitorId, spec: &MonitorSpec, node: &NodeId) -> MonitorLabels {
     let (url, hostname, port) = match &spec.kind {
-        MonitorKind::Http(h) => (h.url.to_string(), String::new(), String::new()),
-        MonitorKind::Port { hostname, port } => (String::new(), hostname.clone(), port.to_string()),
-        MonitorKind::Dns(d) => (String::new(), d.hostname.clone(), d.port.to_string()),
-        MonitorKind::Ping { hostname, .. } => (String::new(), hostname.clone(), String::new()),
-        MonitorKind::Push => (String::new(), String::new(), String::new()),
+        MonitorKind::Http(h) => (h.url.as_str(), "", String::new()),
+        MonitorKind::Port { hostname, port } => ("", hostname.as_str(), port.to_string()),
+        MonitorKind::Dns(d) => ("", d.hostname.as_str(), d.port.to_string()),
+        MonitorKind::Ping { hostname, .. } => ("", hostname.as_str(), String::new()),
+        MonitorKind::Push => ("", "", String::new()),
     };
-    [
-        id.0.to_string(),
-        spec.name.clone(),
-        spec.kind.monitor_type().as_str().to_owned(),
+    let id_text = id.0.to_string();
+    let values = [
+        id_text.as_str(),
+        spec.name.as_str(),
+        spec.kind.monitor_type().as_str(),
         url,
         hostname,
-        port,
-    ]
+        port.as_str(),
+    ];
+    MonitorLabels::new(id, values, node.as_str())
 }
 
 impl Scheduler {
@@ -137,27 +157,27 @@ impl Scheduler {
         self.inner.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `spec` for monitor `id`, first check after `start_in`; restarts the
-    /// task when the spec changed, leaves it alone when it did not.
-    pub fn ensure(&self, id: MonitorId, spec: MonitorSpec, start_in: Duration) -> Ensured {
+    /// Runs `spec` for monitor `id`, scheduled by `start`; restarts the task
+    /// when the spec changed, leaves it alone when it did not.
+    pub fn ensure(&self, id: MonitorId, spec: MonitorSpec, start: Start) -> Ensured {
         let mut running = self.running();
         let outcome = match running.get(&id) {
             Some(r) if *r.spec == spec => return Ensured::Unchanged,
             Some(r) => {
                 r.task.abort();
-                self.inner.metrics.forget_monitor(&r.labels);
                 Ensured::Restarted
             }
             None => Ensured::Started,
         };
-        let labels = monitor_labels(id, &spec);
+        let labels = monitor_labels(id, &spec, &self.inner.node_id);
+        self.inner.metrics.monitors.register(&labels);
         let spec = Arc::new(spec);
         let task = tokio::spawn(run_monitor(
             self.inner.clone(),
             id,
             spec.clone(),
             labels.clone(),
-            start_in,
+            start,
         ));
         running.insert(id, Running { spec, task, labels });
         self.inner.metrics.owned_monitors.set(running.len() as i64);
@@ -171,7 +191,7 @@ impl Scheduler {
             .remove(&id)
             .map(|r| {
                 r.task.abort();
-                self.inner.metrics.forget_monitor(&r.labels);
+                self.inner.metrics.monitors.forget(&r.labels);
             })
             .is_some();
         self.inner.metrics.owned_monitors.set(running.len() as i64);
@@ -182,7 +202,7 @@ impl Scheduler {
         let mut running = self.running();
         for (_, r) in running.drain() {
             r.task.abort();
-            self.inner.metrics.forget_monitor(&r.labels);
+            self.inner.metrics.monitors.forget(&r.labels);
         }
         self.inner.metrics.owned_monitors.set(0);
     }
@@ -205,13 +225,16 @@ async fn run_monitor(
     id: MonitorId,
     spec: Arc<MonitorSpec>,
     labels: MonitorLabels,
-    start_in: Duration,
+    start: Start,
 ) {
     let timeout = Duration::from_millis(spec.timeout_ms.into());
     let mut state = BeatState::default();
     let mut last_beat_ms: Option<i64> = None;
     let watching_since = now_ms();
-    let mut due = Instant::now() + start_in;
+    let now = Instant::now();
+    let mut due = now + start.first;
+    // The planned time the next interval counts from.
+    let mut anchor = now + start.phase;
     loop {
         tokio::time::sleep_until(due).await;
         let Ok(permit) = inner.slots.acquire().await else {
@@ -258,12 +281,10 @@ async fn run_monitor(
                 Err(wait_secs) => wait_secs,
             }
         };
-        due += Duration::from_secs(next_in.into());
+        anchor += Duration::from_secs(next_in.into());
         // After an overrun (or a pause), resume from now instead of bursting.
-        let now = Instant::now();
-        if due < now {
-            due = now;
-        }
+        anchor = anchor.max(Instant::now());
+        due = anchor;
     }
 }
 
@@ -297,7 +318,8 @@ fn record(
     );
     *state = b.next;
     let now = now_ms();
-    m.observe_monitor(labels, b.status, outcome.ping_ms, outcome.cert.as_ref());
+    let cert = outcome.cert.as_ref().map(|c| (c.days_remaining, c.valid));
+    m.monitors.observe(labels, b.status, outcome.ping_ms, cert);
     if let (Some(c), Some(db)) = (outcome.cert, inner.db.get()) {
         let db = db.clone();
         tokio::spawn(async move {
@@ -369,7 +391,8 @@ async fn push_verdict(
             if let Some(h) = &latest {
                 inner
                     .metrics
-                    .observe_monitor(labels, h.status, h.ping, None);
+                    .monitors
+                    .observe(labels, h.status, h.ping, None);
             }
             let reference = latest.map_or(watching_since, |h| h.time.max(watching_since));
             let window = i64::from(spec.interval_secs) * 1000 + push::grace_ms(spec.interval_secs);

@@ -218,6 +218,46 @@ async fn monitors_without_node_id_go_to_the_least_loaded_node_and_run_only_there
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_node_checks_every_monitor_it_loads_and_skips_none_as_fenced() {
+    for t in backends().await {
+        let farm = Farm::start().await.unwrap();
+        t.db.create_node(&NodeId::from("n1"), "n1", "127.0.0.1:1")
+            .await
+            .unwrap();
+        // Interval 1 s: the start-up window (90 % of the interval, less the
+        // time the node took to start) is about nothing, so every first check
+        // is due at once, as the node starts them.
+        let names: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
+        for name in &names {
+            let fields = picket_shared::monitor::MonitorFields::from_json(json!({
+                "name": name, "type": "http", "url": farm.url(name),
+                "interval": 1, "timeout": 0.8, "node_id": "n1"
+            }))
+            .unwrap();
+            t.db.create_monitor(&fields).await.unwrap();
+        }
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        eventually(WAIT, "every monitor checked", || async {
+            names.iter().all(|n| farm.hit_count(n) >= 1).then_some(())
+        })
+        .await;
+        let text = reqwest::get(format!("http://{}/metrics", node.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            metric_sum(&text, "picket_checks_skipped_total"),
+            0.0,
+            "{}: no first check may find the lease not yet renewed",
+            t.label
+        );
+        node.stop().await.unwrap();
+    }
+}
+
 /// Counts heartbeat rows, straight from the database.
 async fn heartbeat_rows(db: &picket_shared::db::Db) -> f64 {
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM heartbeat")
@@ -565,7 +605,8 @@ async fn a_node_that_leaves_hands_its_monitors_over_and_takes_them_back_on_retur
         let n2 = spawn_node(&t.url, "n2", &[]).await;
         let api = Api::new(n2.addr);
         for name in ["p", "q"] {
-            api.create_monitor(json!({"name": name, "type": "http", "url": farm.url(name), "interval": 1, "node_id": "n1"}))
+            api.create_monitor(json!({"name": name, "type": "http", "url": farm.url(name),
+                "interval": 1, "timeout": 0.8, "node_id": "n1"}))
                 .await;
         }
         eventually(WAIT, "n1 checking", || async {
