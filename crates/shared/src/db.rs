@@ -568,7 +568,8 @@ impl Db {
     }
 
     /// Replaces a monitor's fields (already merged and validated by the caller).
-    /// A changed `node_id` re-homes it and clears any temporary assignment.
+    /// A changed `node_id` re-homes it and clears any temporary assignment; a
+    /// changed URL or type drops the certificate facts of the old target.
     pub async fn update_monitor(
         &self,
         id: MonitorId,
@@ -605,6 +606,13 @@ impl Db {
                 .execute(&mut *c)
                 .await
                 .map_err(unique_push_token)?;
+            // Certificate facts belong to the target they were read from.
+            if current.fields.url != fields.url || current.fields.kind != fields.kind {
+                sqlx::query("DELETE FROM monitor_tls_info WHERE monitor_id = ?")
+                    .bind(id.0)
+                    .execute(&mut *c)
+                    .await?;
+            }
             Self::monitor_in(c, id)
                 .await?
                 .ok_or_else(|| DbError::NotFound(format!("monitor {id}")))

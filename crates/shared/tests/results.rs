@@ -142,5 +142,13 @@ async fn certificate_facts_are_upserted_per_monitor() {
         );
         assert_eq!(db.tls_info(m).await.unwrap(), Some(i));
         assert_eq!(db.tls_info(MonitorId(m.0 + 100)).await.unwrap(), None);
+
+        // An edit that keeps the target keeps the facts; a new target drops them.
+        let mut renamed = monitor("renamed", "a");
+        db.update_monitor(m, &renamed).await.unwrap();
+        assert_eq!(db.tls_info(m).await.unwrap(), Some(i), "{}", t.label);
+        renamed.url = Some("http://127.0.0.1:2/".into());
+        db.update_monitor(m, &renamed).await.unwrap();
+        assert_eq!(db.tls_info(m).await.unwrap(), None, "{}", t.label);
     }
 }
