@@ -46,14 +46,34 @@ struct Args {
     min_interval_secs: u64,
 }
 
+/// The launcher's pid, given to each member.
+const PARENT_ENV: &str = "PICKET_LOCAL_PARENT";
+
+/// A member gets SIGTERM (a graceful stop) when the launcher dies, however it
+/// dies, so a killed launcher leaves nothing running. If the launcher is
+/// already gone, the member exits at once.
+fn die_with_launcher() {
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+        eprintln!("picket-local: cannot follow the launcher's exit: {e}");
+    }
+    let launcher = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok());
+    if launcher.is_some_and(|p| nix::unistd::getppid().as_raw() != p) {
+        std::process::exit(0);
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     match args.get(1).and_then(|a| a.to_str()) {
         Some("__node") => {
+            die_with_launcher();
             args.splice(0..2, [OsString::from("picket-node")]);
             return picket_node::cli::main(args);
         }
         Some("__lb") => {
+            die_with_launcher();
             args.splice(0..2, [OsString::from("picket-lb")]);
             return run_lb(args);
         }
@@ -246,6 +266,7 @@ fn spawn(
         .open(&log)?;
     let child = Command::new(exe)
         .arg(role)
+        .env(PARENT_ENV, std::process::id().to_string())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)

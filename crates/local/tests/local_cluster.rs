@@ -196,16 +196,7 @@ async fn the_readme_cluster_runs_checks_and_stops_cleanly() {
     .await;
     assert!(beats >= 2 && farm.hit_count("tour") >= 2);
 
-    let pids: Vec<i32> = std::fs::read_dir(data.join("run"))
-        .unwrap()
-        .map(|e| {
-            std::fs::read_to_string(e.unwrap().path())
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let pids = member_pids(&data);
     assert_eq!(pids.len(), 4, "three nodes and the balancer");
     sigint(&c.child);
     let status = wait_exit(&mut c.child, Duration::from_secs(30));
@@ -233,6 +224,30 @@ async fn the_readme_cluster_runs_checks_and_stops_cleanly() {
         .await
         .unwrap();
     assert_eq!(v["data"]["name"], "tour", "{v}");
-    sigint(&again.child);
-    assert!(wait_exit(&mut again.child, Duration::from_secs(30)).success());
+
+    // Killed outright, the launcher still takes its members with it.
+    let pids = member_pids(&data);
+    assert_eq!(pids.len(), 4, "three nodes and the balancer");
+    again.child.kill().unwrap();
+    again.child.wait().unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "every member to stop",
+        async || pids.iter().all(|p| !alive(*p)).then_some(()),
+    )
+    .await;
+}
+
+/// The pids the launcher recorded for its members.
+fn member_pids(data: &Path) -> Vec<i32> {
+    std::fs::read_dir(data.join("run"))
+        .unwrap()
+        .map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        })
+        .collect()
 }
