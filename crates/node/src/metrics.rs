@@ -68,6 +68,7 @@ fn escape_label_value(out: &mut String, v: &str) {
 }
 
 /// The last result of one monitor, as its series report it.
+#[derive(Clone)]
 struct Series {
     labels: Arc<str>,
     /// `None` until the first result: a monitor is exported once it has one.
@@ -80,8 +81,8 @@ struct Series {
 /// Uptime Kuma's per-monitor gauges (`monitor_status`, `monitor_response_time`,
 /// `monitor_cert_days_remaining`, `monitor_cert_is_valid`) for the monitors
 /// this node runs. A `prometheus` vector child copies its descriptor and label
-/// pairs into every series (about 2 KiB per monitor and family); here a
-/// monitor costs one entry and its label text, shared with its task.
+/// pairs into every series (about 3 KiB per monitor and family, measured);
+/// here a monitor costs one entry and its label text, shared with its task.
 #[derive(Default)]
 pub struct MonitorSeries(Mutex<BTreeMap<MonitorId, Series>>);
 
@@ -165,10 +166,17 @@ impl MonitorSeries {
                 |s| s.cert.map(|(_, v)| f64::from(u8::from(v))),
             ),
         ];
-        let map = self.map();
+        // Copy out (cheap: the labels are shared) so checks recording results
+        // do not wait while the text is written.
+        let exported: Vec<Series> = self
+            .map()
+            .values()
+            .filter(|s| s.status.is_some())
+            .cloned()
+            .collect();
         for (name, help, value) in families {
             let mut header = false;
-            for s in map.values().filter(|s| s.status.is_some()) {
+            for s in &exported {
                 let Some(v) = value(s) else { continue };
                 if !header {
                     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
