@@ -320,11 +320,12 @@ fn record(
     let now = now_ms();
     let cert = outcome.cert.as_ref().map(|c| (c.days_remaining, c.valid));
     m.monitors.observe(labels, b.status, outcome.ping_ms, cert);
-    if let (Some(c), Some(db)) = (outcome.cert, inner.db.get()) {
+    if let (Some(c), Some(db), MonitorKind::Http(h)) = (outcome.cert, inner.db.get(), &spec.kind) {
         let db = db.clone();
+        let url = h.url.to_string();
         tokio::spawn(async move {
             let r = db
-                .save_tls_info(id, c.days_remaining, c.valid, c.not_after_ms, now)
+                .save_tls_info(id, &url, c.days_remaining, c.valid, c.not_after_ms, now)
                 .await;
             if let Err(e) = r {
                 tracing::warn!(monitor = %id, cause = %e, "could not save certificate info");

@@ -964,35 +964,39 @@ impl Db {
         Ok(out)
     }
 
-    /// Records the latest certificate facts of a monitor.
+    /// Records the certificate facts a check of `url` read, only while the
+    /// monitor still targets `url`: a check that was in flight when the URL
+    /// changed cannot bring back the old target's facts.
     pub async fn save_tls_info(
         &self,
         id: MonitorId,
+        url: &str,
         days_remaining: i64,
         valid: bool,
         not_after: i64,
         checked_at: i64,
     ) -> Result<()> {
+        let insert = "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
+                      SELECT id, ?, ?, ?, ? FROM monitor WHERE id = ? AND url = ?";
         let sql = match self.backend {
-            Backend::Sqlite => {
-                "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT(monitor_id) DO UPDATE SET \
+            Backend::Sqlite => format!(
+                "{insert} ON CONFLICT(monitor_id) DO UPDATE SET \
                  days_remaining = excluded.days_remaining, valid = excluded.valid, \
                  not_after = excluded.not_after, checked_at = excluded.checked_at"
-            }
-            Backend::MySql => {
-                "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
-                 VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE \
+            ),
+            Backend::MySql => format!(
+                "{insert} ON DUPLICATE KEY UPDATE \
                  days_remaining = VALUES(days_remaining), valid = VALUES(valid), \
                  not_after = VALUES(not_after), checked_at = VALUES(checked_at)"
-            }
+            ),
         };
-        sqlx::query(sql)
-            .bind(id.0)
+        dyn_query(sql)
             .bind(days_remaining)
             .bind(i64::from(valid))
             .bind(not_after)
             .bind(checked_at)
+            .bind(id.0)
+            .bind(url)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -129,8 +129,17 @@ async fn certificate_facts_are_upserted_per_monitor() {
             .await
             .unwrap();
         let m = db.create_monitor(&monitor("m", "a")).await.unwrap().id;
-        db.save_tls_info(m, 30, true, 5_000, 1_000).await.unwrap();
-        db.save_tls_info(m, -2, false, 4_000, 2_000).await.unwrap();
+        let url = "http://127.0.0.1:1/";
+        db.save_tls_info(m, url, 30, true, 5_000, 1_000)
+            .await
+            .unwrap();
+        db.save_tls_info(m, url, -2, false, 4_000, 2_000)
+            .await
+            .unwrap();
+        // A check of a URL the monitor no longer has records nothing.
+        db.save_tls_info(m, "https://old.test/", 99, true, 9_000, 3_000)
+            .await
+            .unwrap();
         let all = db.tls_infos().await.unwrap();
         assert_eq!(all.len(), 1, "{}", t.label);
         let i = all[&m];
@@ -149,6 +158,11 @@ async fn certificate_facts_are_upserted_per_monitor() {
         assert_eq!(db.tls_info(m).await.unwrap(), Some(i), "{}", t.label);
         renamed.url = Some("http://127.0.0.1:2/".into());
         db.update_monitor(m, &renamed).await.unwrap();
+        assert_eq!(db.tls_info(m).await.unwrap(), None, "{}", t.label);
+        // A check of the old URL still in flight cannot bring them back.
+        db.save_tls_info(m, url, 30, true, 5_000, 4_000)
+            .await
+            .unwrap();
         assert_eq!(db.tls_info(m).await.unwrap(), None, "{}", t.label);
     }
 }
