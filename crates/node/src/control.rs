@@ -86,9 +86,8 @@ impl Control {
         for rec in &owned {
             let interval = Duration::from_secs(interval_of(rec).into());
             let phase = interval.mul_f64(rng.random::<f64>());
-            let window = interval.mul_f64(0.9).saturating_sub(since_start);
             let start = Start {
-                first: phase.mul_f64(window.as_secs_f64() / interval.as_secs_f64()),
+                first: first_check(phase, interval, since_start),
                 phase,
             };
             if self.apply(rec, start) == Some(Ensured::Started) {
@@ -215,6 +214,43 @@ impl Control {
     }
 }
 
+/// When a monitor with `phase` in its `interval` is first checked, at a node
+/// that started `since_start` ago: its phase scaled into what is left of 90 %
+/// of the interval, so the round ends within one interval of the start and
+/// keeps the phases' order and spread.
+fn first_check(phase: Duration, interval: Duration, since_start: Duration) -> Duration {
+    let window = interval.mul_f64(0.9).saturating_sub(since_start);
+    phase.mul_f64(window.as_secs_f64() / interval.as_secs_f64())
+}
+
 fn interval_of(rec: &MonitorRecord) -> u32 {
     rec.fields.interval.unwrap_or(60).clamp(1, 86_400) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_up_round_ends_within_the_interval_counted_from_the_start() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // 2 s spent starting: phases 0..20 s map onto 0..16 s.
+        assert_eq!(first_check(s(0), s(20), s(2)), s(0));
+        assert_eq!(first_check(s(10), s(20), s(2)), s(8));
+        assert_eq!(
+            first_check(ms(19_999), s(20), s(2)),
+            Duration::from_micros(15_999_200)
+        );
+        for p in [0, 5_000, 12_345, 19_999] {
+            let first = first_check(ms(p), s(20), s(2));
+            assert!(
+                s(2) + first < s(18),
+                "phase {p} ms: first check at {first:?}"
+            );
+            assert!(first <= ms(p), "never later than its phase");
+        }
+        // Starting took longer than 90 % of the interval: everything at once.
+        assert_eq!(first_check(s(15), s(20), s(19)), s(0));
+    }
 }
