@@ -57,8 +57,8 @@ pub struct Start {
     /// Delay of the first check.
     pub first: Duration,
     /// Delay of the point its fixed-rate schedule counts from: the second check
-    /// is due one interval after it. A first check pulled ahead of its phase
-    /// (the node's start-up round) so leaves the steady-state spread even.
+    /// is due one interval after it. The node's start-up round pulls first
+    /// checks ahead of their phases without changing the steady-state spread.
     pub phase: Duration,
 }
 
