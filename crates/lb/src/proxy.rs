@@ -232,8 +232,8 @@ impl ProxyHttp for Lb {
             .filter_map(|v| v.to_str().ok())
             .collect();
         ctx.pinned = local::pinned_node(&cookies);
-        let method = session.req_header().method.as_str().to_owned();
-        let Some(route) = local::route(&method, session.req_header().uri.path()) else {
+        let req = session.req_header();
+        let Some(route) = local::route(req.method.as_str(), req.uri.path()) else {
             return Ok(false);
         };
         ctx.local = true;

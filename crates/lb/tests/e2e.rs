@@ -176,15 +176,12 @@ async fn a_fourth_node_and_a_rebalance_level_the_cluster_with_the_fewest_moves()
     let n4 = NodeProc::start(&c.t.url, "n4", free_port());
     n4.ready().await;
     c.lb.update_loads().await;
-    let r: Value = client()
-        .post(c.lb.url("/api/trigger-rebalancing"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value =
+        c.lb.post_admin("/api/trigger-rebalancing")
+            .await
+            .json()
+            .await
+            .unwrap();
     // 9 monitors over 4 nodes: 3,2,2,2 → exactly two move to n4.
     assert_eq!(r["moved"], 2, "{r}");
     let counts = c.t.db.owner_counts().await.unwrap();

@@ -14,12 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
 async fn round(lb: &LbHandle) -> Value {
-    let r = client()
-        .post(lb.url("/lb/trigger-health-check"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = lb.post_admin("/lb/trigger-health-check").await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
@@ -224,12 +219,9 @@ async fn rebalancing_moves_the_minimum_and_force_all_deals_evenly() {
         round(&lb).await;
         let url = lb.url("/api/trigger-rebalancing");
         assert_eq!(client().post(&url).send().await.unwrap().status(), 401);
-        let r: Value = client()
-            .post(&url)
-            .bearer_auth(TOKEN)
-            .send()
+        let r: Value = lb
+            .post_admin("/api/trigger-rebalancing")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -243,23 +235,17 @@ async fn rebalancing_moves_the_minimum_and_force_all_deals_evenly() {
         assert_eq!(st["running"], false);
         assert_eq!(st["last"]["moved"], 3);
         // Balanced already: nothing to move.
-        let r: Value = client()
-            .post(&url)
-            .bearer_auth(TOKEN)
-            .send()
+        let r: Value = lb
+            .post_admin("/api/trigger-rebalancing")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         assert_eq!(r["moved"], 0, "{r}");
         // Force-all re-homes everything evenly (dealt in id order).
-        let r: Value = client()
-            .post(lb.url("/api/force-rebalance-all"))
-            .bearer_auth(TOKEN)
-            .send()
+        let r: Value = lb
+            .post_admin("/api/force-rebalance-all")
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -337,12 +323,7 @@ async fn only_the_leader_acts_and_another_takes_over_when_it_stops() {
     assert_eq!(fs["leader"], false);
     assert!(fs["leader_id"].is_string());
     // The follower does not rebalance.
-    let r = client()
-        .post(follower.url("/api/trigger-rebalancing"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let r = follower.post_admin("/api/trigger-rebalancing").await;
     assert_eq!(r.status(), 503);
     // The follower does not fail over, whatever its rounds see.
     a.healthy.store(false, Ordering::SeqCst);

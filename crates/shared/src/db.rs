@@ -976,21 +976,23 @@ impl Db {
         not_after: i64,
         checked_at: i64,
     ) -> Result<()> {
-        let insert = "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
-                      SELECT id, ?, ?, ?, ? FROM monitor WHERE id = ? AND url = ?";
         let sql = match self.backend {
-            Backend::Sqlite => format!(
-                "{insert} ON CONFLICT(monitor_id) DO UPDATE SET \
+            Backend::Sqlite => {
+                "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
+                 SELECT id, ?, ?, ?, ? FROM monitor WHERE id = ? AND url = ? \
+                 ON CONFLICT(monitor_id) DO UPDATE SET \
                  days_remaining = excluded.days_remaining, valid = excluded.valid, \
                  not_after = excluded.not_after, checked_at = excluded.checked_at"
-            ),
-            Backend::MySql => format!(
-                "{insert} ON DUPLICATE KEY UPDATE \
+            }
+            Backend::MySql => {
+                "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
+                 SELECT id, ?, ?, ?, ? FROM monitor WHERE id = ? AND url = ? \
+                 ON DUPLICATE KEY UPDATE \
                  days_remaining = VALUES(days_remaining), valid = VALUES(valid), \
                  not_after = VALUES(not_after), checked_at = VALUES(checked_at)"
-            ),
+            }
         };
-        dyn_query(sql)
+        sqlx::query(sql)
             .bind(days_remaining)
             .bind(i64::from(valid))
             .bind(not_after)

@@ -42,14 +42,19 @@ impl LbHandle {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Rebuilds the node view now (so tests need not wait for the refresh tick).
-    pub async fn update_loads(&self) {
-        let r = client()
-            .post(self.url("/api/update-loads"))
+    /// A POST to an admin endpoint, with the admin token.
+    pub async fn post_admin(&self, path: &str) -> reqwest::Response {
+        client()
+            .post(self.url(path))
             .bearer_auth(TOKEN)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Rebuilds the node view now (so tests need not wait for the refresh tick).
+    pub async fn update_loads(&self) {
+        let r = self.post_admin("/api/update-loads").await;
         assert_eq!(r.status(), 200, "update-loads: {}", r.text().await.unwrap());
     }
 
