@@ -11,13 +11,13 @@
 # alternates the three targets.
 #
 #   apt-get install -y nginx wrk hey sqlite3
-#   cargo build --release -p picket-lb
-#   [LB_THREADS=1] crates/lb/bench/proxy_vs_nginx.sh [seconds]
+#   cargo build --profile dist -p picket-lb     # what ships (deploy/Dockerfile)
+#   [LB=target/release/picket-lb] [LB_THREADS=1] crates/lb/bench/proxy_vs_nginx.sh [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SECS=${1:-10}
-LB=target/release/picket-lb
-[ -x "$LB" ] || { echo "build it first: cargo build --release -p picket-lb" >&2; exit 1; }
+LB=${LB:-target/dist/picket-lb}
+[ -x "$LB" ] || { echo "build it first: cargo build --profile dist -p picket-lb" >&2; exit 1; }
 for t in nginx wrk hey sqlite3; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }; done
 
 ROUNDS=${ROUNDS:-3}

@@ -8,6 +8,7 @@ use crate::metrics::status_class;
 use crate::state::Shared;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue};
 use picket_shared::NodeId;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
@@ -20,6 +21,9 @@ use std::time::Instant;
 
 /// How long an admin request waits for a round or a rebalance.
 const ROUND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The proxy.
 pub struct Lb {
@@ -208,11 +212,10 @@ impl Lb {
     }
 }
 
-fn client_ip(session: &Session) -> Option<String> {
-    session
-        .client_addr()
-        .and_then(|a| a.as_inet())
-        .map(|a| a.ip().to_string())
+/// The client's IP as a header value (one allocation, shared by the headers).
+fn client_ip(session: &Session) -> Option<HeaderValue> {
+    let ip = session.client_addr()?.as_inet()?.ip().to_string();
+    HeaderValue::try_from(ip).ok()
 }
 
 #[async_trait]
@@ -292,18 +295,20 @@ impl ProxyHttp for Lb {
         _ctx: &mut Ctx,
     ) -> Result<()> {
         if let Some(ip) = client_ip(session) {
-            let xff = match req
+            // Append to a chain the client sent, as proxies do.
+            let chained = req
                 .headers
-                .get("x-forwarded-for")
+                .get(&X_FORWARDED_FOR)
                 .and_then(|v| v.to_str().ok())
-            {
-                Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
-                _ => ip.clone(),
-            };
-            req.insert_header("x-forwarded-for", xff)?;
+                .filter(|prev| !prev.trim().is_empty())
+                .map(|prev| format!("{prev}, {}", ip.to_str().unwrap_or_default()));
+            match chained {
+                Some(xff) => req.insert_header("x-forwarded-for", xff)?,
+                None => req.insert_header("x-forwarded-for", ip.clone())?,
+            }
             req.insert_header("x-real-ip", ip)?;
         }
-        if !req.headers.contains_key("x-forwarded-proto") {
+        if !req.headers.contains_key(&X_FORWARDED_PROTO) {
             req.insert_header("x-forwarded-proto", "http")?;
         }
         Ok(())

@@ -329,6 +329,12 @@ async fn local_endpoints_answer_with_their_json_shapes() {
         let j: serde_json::Value = r.json().await.unwrap();
         assert_eq!(j["headers"]["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
         assert_eq!(j["headers"]["x-real-ip"], "127.0.0.1");
+        assert_eq!(j["headers"]["x-forwarded-proto"], "http");
+        // Without a chain from the client, the chain starts with the client.
+        let r = client().get(lb.url("/echo-headers")).send().await.unwrap();
+        let j: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(j["headers"]["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(j["headers"]["x-real-ip"], "127.0.0.1");
 
         let m = client()
             .get(lb.url("/metrics"))
