@@ -7,11 +7,17 @@
 //! the I/O around them. Ownership passes are level-triggered: each one sends
 //! home what can go home and re-assigns whatever has no online owner, so a
 //! crash half-way is repaired by the next pass.
+//!
+//! A rebalance asked of a balancer that is not the leader is handed to the
+//! leader through the database (`cluster_request`): the leader polls for such
+//! requests, runs them like its own, and writes the result, which the asked
+//! balancer returns to its client.
 
 use crate::control::DbSlot;
 use crate::state::Shared;
 use async_trait::async_trait;
-use picket_shared::cluster::{ClusterEvent, ClusterMove, Fence};
+use picket_shared::cluster::{ClusterEvent, ClusterMove, Fence, RequestState};
+use picket_shared::db::Db;
 use picket_shared::health::{self, Probe, Thresholds, Transition};
 use picket_shared::model::{Node, NodeHealth, NodeStatus};
 use picket_shared::placement::{self, Ownership};
@@ -31,6 +37,12 @@ use tokio::sync::{mpsc, oneshot};
 pub const LEADER_LEASE: &str = "picket-lb-leader";
 /// Cluster events shown in the status endpoints.
 pub const EVENTS_SHOWN: i64 = 100;
+/// How long a balancer that is not the leader waits for the leader to carry
+/// out a request it handed over (less than the admin endpoints' own timeout).
+pub const HANDOVER_WAIT: Duration = Duration::from_secs(50);
+/// How often the leader looks for handed-over requests, and the asker for
+/// their outcome.
+const HANDOVER_POLL: Duration = Duration::from_millis(200);
 
 // ---- pure decisions -------------------------------------------------------
 
@@ -274,6 +286,24 @@ pub enum ClusterCommand {
     },
 }
 
+/// Why this balancer did not carry out a rebalance itself.
+#[derive(Debug)]
+enum Refused {
+    /// Another balancer holds the leader lease.
+    NotLeader,
+    /// An HTTP status and a message for the client.
+    Status(u16, String),
+}
+
+impl Refused {
+    fn into_status(self) -> (u16, String) {
+        match self {
+            Refused::NotLeader => (503, "this balancer lost the leader lease".into()),
+            Refused::Status(code, msg) => (code, msg),
+        }
+    }
+}
+
 // ---- the service ------------------------------------------------------------
 
 /// The background service.
@@ -319,6 +349,8 @@ impl BackgroundService for ClusterService {
             known: None,
         };
         let mut next = tokio::time::Instant::now();
+        let mut handed_over = tokio::time::interval(HANDOVER_POLL);
+        handed_over.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -328,11 +360,14 @@ impl BackgroundService for ClusterService {
                         let s = ctx.run_once().await;
                         let _ = reply.send(s);
                     }
-                    ClusterCommand::Rebalance { all, reply } => {
-                        let r = ctx.rebalance(all).await;
-                        let _ = reply.send(r);
-                    }
+                    ClusterCommand::Rebalance { all, reply } => match ctx.rebalance(all).await {
+                        Err(Refused::NotLeader) => ctx.hand_over(all, reply).await,
+                        r => {
+                            let _ = reply.send(r.map_err(Refused::into_status));
+                        }
+                    },
                 },
+                _ = handed_over.tick(), if ctx.leader => ctx.serve_handed_over().await,
                 _ = tokio::time::sleep_until(next) => {
                     ctx.run_once().await;
                     next = tokio::time::Instant::now() + jittered(cfg.hc_interval());
@@ -521,7 +556,7 @@ impl Ctx {
         if cfg.auto_rebalance && (came_online || joined) {
             rebalanced = match self.rebalance(false).await {
                 Ok(v) => v,
-                Err((_, e)) => json!({"error": e}),
+                Err(e) => json!({"error": e.into_status().1}),
             };
         }
         Ok(json!({
@@ -604,43 +639,38 @@ impl Ctx {
         Ok(n)
     }
 
-    /// Rebalances now (leader only).
-    async fn rebalance(&mut self, all: bool) -> Result<Value, (u16, String)> {
+    /// Rebalances now, if this balancer is the leader.
+    async fn rebalance(&mut self, all: bool) -> Result<Value, Refused> {
+        let failed = |e: String| Refused::Status(503, e);
         let started = Instant::now();
         let now = now_ms();
         let shared = self.shared.clone();
-        let db = self.db.get().await.map_err(|e| (503, e))?.clone();
+        let db = self.db.get().await.map_err(failed)?.clone();
         let ttl = shared.cfg.lease_ttl().as_millis() as i64;
         let leader = db
             .acquire_lease(LEADER_LEASE, &shared.lb_id, ttl, now)
             .await
-            .map_err(|e| (503, e.to_string()))?;
+            .map_err(|e| failed(e.to_string()))?;
         self.leader = leader;
         if !leader {
-            let holder = db
-                .lease(LEADER_LEASE)
-                .await
-                .ok()
-                .flatten()
-                .map(|l| l.holder);
-            return Err((
-                503,
-                format!(
-                    "this balancer is not the leader; send it to the leader ({})",
-                    holder.unwrap_or_else(|| "unknown".into())
-                ),
-            ));
+            return Err(Refused::NotLeader);
         }
-        let nodes = db.nodes().await.map_err(|e| (503, e.to_string()))?;
+        let nodes = db.nodes().await.map_err(|e| failed(e.to_string()))?;
         let online: BTreeSet<NodeId> = nodes
             .iter()
             .filter(|n| n.status == NodeStatus::Online)
             .map(|n| n.node_id.clone())
             .collect();
         if online.is_empty() {
-            return Err((409, "no online node to rebalance onto".into()));
+            return Err(Refused::Status(
+                409,
+                "no online node to rebalance onto".into(),
+            ));
         }
-        let monitors = db.ownership(true).await.map_err(|e| (503, e.to_string()))?;
+        let monitors = db
+            .ownership(true)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
         let moves = plan_rebalance(&monitors, &online, all);
         let before = counts(&monitors, &online);
         let after = counts(&applied(&monitors, &moves), &online);
@@ -653,11 +683,12 @@ impl Ctx {
         let moved = self
             .apply(kind, &db, &moves, fence, now)
             .await
-            .map_err(|e| (503, e))?;
+            .map_err(failed)?;
         self.refresh_view();
         let report = json!({
             "ok": true,
             "kind": kind,
+            "by": shared.lb_id,
             "started_at": now,
             "duration_ms": started.elapsed().as_millis() as u64,
             "planned": moves.len(),
@@ -669,6 +700,78 @@ impl Ctx {
             *l = Some(report.clone());
         }
         Ok(report)
+    }
+
+    /// Hands a rebalance to the leader through the database and replies when
+    /// its outcome is there (or after [`HANDOVER_WAIT`]), without holding up
+    /// this service's own rounds meanwhile.
+    async fn hand_over(&mut self, all: bool, reply: oneshot::Sender<Result<Value, (u16, String)>>) {
+        let db = match self.db.get().await {
+            Ok(db) => db.clone(),
+            Err(e) => {
+                let _ = reply.send(Err((503, e)));
+                return;
+            }
+        };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let kind = if all { "rebalance_all" } else { "rebalance" };
+            let r = await_leader(&db, kind, &shared.lb_id).await;
+            if let Ok(v) = &r
+                && let Ok(mut l) = shared.rebalance.last.lock()
+            {
+                *l = Some(v.clone());
+            }
+            let _ = reply.send(r);
+        });
+    }
+
+    /// Leader: carries out the requests other balancers handed over, oldest
+    /// first, each claimed before it runs so that it runs once.
+    async fn serve_handed_over(&mut self) {
+        let Ok(db) = self.db.get().await.cloned() else {
+            return;
+        };
+        let lb_id = self.shared.lb_id.clone();
+        let max_age = HANDOVER_WAIT.as_millis() as i64;
+        let pending = match db.pending_cluster_requests(now_ms(), max_age).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(cause = %e, "could not read handed-over requests");
+                return;
+            }
+        };
+        for req in pending {
+            let all = match req.kind.as_str() {
+                "rebalance" => false,
+                "rebalance_all" => true,
+                other => {
+                    tracing::warn!(kind = other, id = req.id, "unknown handed-over request");
+                    continue;
+                }
+            };
+            if !db
+                .claim_cluster_request(req.id, &lb_id)
+                .await
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            tracing::info!(id = req.id, kind = %req.kind, from = %req.requested_by, "running a handed-over request");
+            let (status, body) = match self.rebalance(all).await {
+                Ok(v) => (200, v),
+                Err(e) => {
+                    let (code, msg) = e.into_status();
+                    (code, json!({"ok": false, "msg": msg}))
+                }
+            };
+            if let Err(e) = db
+                .finish_cluster_request(req.id, status, &body.to_string(), now_ms())
+                .await
+            {
+                tracing::warn!(id = req.id, cause = %e, "could not record a handed-over request's outcome");
+            }
+        }
     }
 
     /// Probes every node's `/api/v1/health` at the address in the node view.
@@ -738,6 +841,65 @@ impl Ctx {
 }
 
 /// Sends a command to the cluster service and waits for the reply.
+/// Queues `kind` for the leader and waits for its outcome: the leader's
+/// report, or its error status and message. A request nobody claimed within
+/// [`HANDOVER_WAIT`] is withdrawn, so it cannot run after the client was told
+/// it failed.
+async fn await_leader(db: &Db, kind: &str, by: &str) -> Result<Value, (u16, String)> {
+    let failed = |e: picket_shared::db::DbError| (503, e.to_string());
+    let id = db
+        .request_cluster_action(kind, by, now_ms())
+        .await
+        .map_err(failed)?;
+    let deadline = Instant::now() + HANDOVER_WAIT;
+    loop {
+        tokio::time::sleep(HANDOVER_POLL).await;
+        let state = db.cluster_request_state(id).await.map_err(failed)?;
+        if let Some(RequestState::Done { status, result, .. }) = state {
+            let body: Value = serde_json::from_str(&result).unwrap_or(Value::Null);
+            return if status == 200 {
+                Ok(body)
+            } else {
+                let msg = body["msg"]
+                    .as_str()
+                    .unwrap_or("the leader refused")
+                    .to_owned();
+                Err((status, msg))
+            };
+        }
+        if Instant::now() < deadline {
+            continue;
+        }
+        let leader = match db.lease(LEADER_LEASE).await {
+            Ok(Some(l)) => l.holder,
+            _ => "unknown".into(),
+        };
+        return Err(match state {
+            Some(RequestState::Running { by }) => (
+                503,
+                format!("the leader ({by}) is still running it; see /lb/rebalancing-status"),
+            ),
+            _ if db
+                .abandon_cluster_request(id, now_ms())
+                .await
+                .unwrap_or(false) =>
+            {
+                (
+                    503,
+                    format!(
+                        "the leader ({leader}) did not take the request within {} s; nothing was changed",
+                        HANDOVER_WAIT.as_secs()
+                    ),
+                )
+            }
+            _ => (
+                503,
+                "the leader took the request late; see /lb/rebalancing-status".into(),
+            ),
+        });
+    }
+}
+
 pub async fn ask<T>(
     tx: &mpsc::Sender<ClusterCommand>,
     make: impl FnOnce(oneshot::Sender<T>) -> ClusterCommand,

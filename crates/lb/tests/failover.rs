@@ -322,9 +322,6 @@ async fn only_the_leader_acts_and_another_takes_over_when_it_stops() {
     let fs = follower.get_json("/lb/health-status").await;
     assert_eq!(fs["leader"], false);
     assert!(fs["leader_id"].is_string());
-    // The follower does not rebalance.
-    let r = follower.post_admin("/api/trigger-rebalancing").await;
-    assert_eq!(r.status(), 503);
     // The follower does not fail over, whatever its rounds see.
     a.healthy.store(false, Ordering::SeqCst);
     for _ in 0..4 {
@@ -342,6 +339,56 @@ async fn only_the_leader_acts_and_another_takes_over_when_it_stops() {
     }
     assert_eq!(status(&t.db, "a").await, NodeStatus::Offline);
     assert_eq!(moved, 3);
+}
+
+#[tokio::test]
+async fn a_rebalance_sent_to_a_follower_is_carried_out_by_the_leader() {
+    for t in backends().await {
+        let (_a, _b, _c) = three_nodes(&t.db).await;
+        monitors_on(&t.db, "a", 6).await;
+        let lb1 = spawn_lb(&t.url, &PACE).await;
+        let lb2 = spawn_lb(&t.url, &PACE).await;
+        for lb in [&lb1, &lb2] {
+            lb.update_loads().await;
+            lb.settled().await;
+        }
+        let (r1, r2) = (round(&lb1).await, round(&lb2).await);
+        assert_ne!(r1["leader"], r2["leader"], "{}: {r1} {r2}", t.label);
+        let follower = if r1["leader"] == true { &lb2 } else { &lb1 };
+        let leader_id = follower.get_json("/lb/health-status").await["leader_id"].clone();
+        assert!(leader_id.is_string(), "{leader_id}");
+
+        let r = follower.post_admin("/api/trigger-rebalancing").await;
+        assert_eq!(r.status(), 200, "{}", t.label);
+        let j: Value = r.json().await.unwrap();
+        assert_eq!(j["by"], leader_id, "{j}");
+        assert_eq!(j["kind"], "rebalance");
+        assert_eq!(j["moved"], 4, "{j}");
+        let o = owned(&t.db).await;
+        assert!(o.values().all(|&n| n == 2), "{}: {o:?}", t.label);
+        let st = follower.get_json("/lb/rebalancing-status").await;
+        assert_eq!(st["last"]["by"], leader_id, "{st}");
+
+        let r = follower.post_admin("/api/force-rebalance-all").await;
+        assert_eq!(r.status(), 200);
+        let j: Value = r.json().await.unwrap();
+        assert_eq!(
+            (&j["kind"], &j["by"]),
+            (&"rebalance_all".into(), &leader_id)
+        );
+
+        // The leader's refusal comes back with its status and message.
+        for n in ["a", "b", "c"] {
+            t.db.set_node_status(&NodeId::from(n), NodeStatus::Offline)
+                .await
+                .unwrap();
+        }
+        let r = follower.post_admin("/api/trigger-rebalancing").await;
+        assert_eq!(r.status(), 409, "{}", t.label);
+        let j: Value = r.json().await.unwrap();
+        assert_eq!(j["ok"], false);
+        assert!(j["msg"].as_str().unwrap().contains("no online node"), "{j}");
+    }
 }
 
 #[tokio::test]

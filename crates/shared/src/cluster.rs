@@ -1,6 +1,7 @@
 //! Cluster coordination in the database, for the balancers: the leader lease,
-//! ownership moves fenced by that lease, and the failover/recovery/rebalance
-//! history (`cluster_event`).
+//! ownership moves fenced by that lease, the failover/recovery/rebalance
+//! history (`cluster_event`), and the admin requests a balancer that is not
+//! the leader hands to the leader (`cluster_request`).
 //!
 //! Moves are conditional on the monitor's owner being what the plan assumed, so
 //! applying a stale or half-applied plan again is harmless: rows that changed in
@@ -64,6 +65,36 @@ pub struct ClusterEvent {
 
 /// Events kept in the table; older ones are pruned when new ones are written.
 const EVENTS_KEPT: i64 = 1000;
+
+/// An admin request handed to the leader balancer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRequest {
+    pub id: i64,
+    /// What to do, e.g. `rebalance` or `rebalance_all`.
+    pub kind: String,
+    /// The balancer that was asked and waits for the result.
+    pub requested_by: String,
+}
+
+/// Where a handed-over request stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestState {
+    Pending,
+    Running {
+        by: String,
+    },
+    /// Carried out by `by`: an HTTP status and a JSON body for the client.
+    Done {
+        by: String,
+        status: u16,
+        result: String,
+    },
+    /// Nobody claimed it before its asker stopped waiting; it will not run.
+    Abandoned,
+}
+
+/// Finished and abandoned requests are pruned after a day.
+const REQUESTS_KEPT_MS: i64 = 24 * 3600 * 1000;
 
 impl Db {
     /// Takes or renews lease `name` for `holder` until `now + ttl_ms`, when it
@@ -269,5 +300,142 @@ impl Db {
                 })
             })
             .collect()
+    }
+}
+
+impl Db {
+    /// Hands `kind` to the leader on behalf of balancer `by`; returns the
+    /// request's id for [`Db::cluster_request_state`].
+    pub async fn request_cluster_action(&self, kind: &str, by: &str, now: i64) -> Result<i64> {
+        let mut c = self.pool().acquire().await?;
+        sqlx::query(
+            "DELETE FROM cluster_request \
+             WHERE requested_at < ? AND state IN ('done', 'abandoned')",
+        )
+        .bind(now - REQUESTS_KEPT_MS)
+        .execute(&mut *c)
+        .await?;
+        sqlx::query(
+            "INSERT INTO cluster_request (kind, requested_by, requested_at, state) \
+             VALUES (?, ?, ?, 'pending')",
+        )
+        .bind(kind)
+        .bind(by)
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+        self.last_insert_id(&mut c).await
+    }
+
+    /// Pending requests, oldest first. Those pending since before
+    /// `now - max_age_ms` are abandoned instead: their asker has stopped
+    /// waiting, so running them now would surprise whoever sent them.
+    pub async fn pending_cluster_requests(
+        &self,
+        now: i64,
+        max_age_ms: i64,
+    ) -> Result<Vec<ClusterRequest>> {
+        sqlx::query(
+            "UPDATE cluster_request SET state = 'abandoned', finished_at = ? \
+             WHERE state = 'pending' AND requested_at < ?",
+        )
+        .bind(now)
+        .bind(now - max_age_ms)
+        .execute(self.pool())
+        .await?;
+        let rows = sqlx::query(
+            "SELECT id, kind, requested_by FROM cluster_request \
+             WHERE state = 'pending' ORDER BY id LIMIT 16",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ClusterRequest {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    requested_by: r.try_get("requested_by")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Claims a pending request for balancer `by`. False when another
+    /// balancer claimed it or its asker abandoned it first.
+    pub async fn claim_cluster_request(&self, id: i64, by: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE cluster_request SET state = 'running', taken_by = ? \
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(by)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Records the outcome of a claimed request.
+    pub async fn finish_cluster_request(
+        &self,
+        id: i64,
+        status: u16,
+        result: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE cluster_request SET state = 'done', status = ?, result = ?, finished_at = ? \
+             WHERE id = ? AND state = 'running'",
+        )
+        .bind(i64::from(status))
+        .bind(result)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Withdraws a request nobody has claimed yet. False when it is already
+    /// running or done (its outcome will still be written).
+    pub async fn abandon_cluster_request(&self, id: i64, now: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE cluster_request SET state = 'abandoned', finished_at = ? \
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn cluster_request_state(&self, id: i64) -> Result<Option<RequestState>> {
+        let Some(r) =
+            sqlx::query("SELECT state, taken_by, status, result FROM cluster_request WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+        else {
+            return Ok(None);
+        };
+        let state: String = r.try_get("state")?;
+        let by: Option<String> = r.try_get("taken_by")?;
+        Ok(Some(match state.as_str() {
+            "pending" => RequestState::Pending,
+            "running" => RequestState::Running {
+                by: by.unwrap_or_default(),
+            },
+            "done" => {
+                let status: Option<i64> = r.try_get("status")?;
+                RequestState::Done {
+                    by: by.unwrap_or_default(),
+                    status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(500),
+                    result: r
+                        .try_get::<Option<String>, _>("result")?
+                        .unwrap_or_default(),
+                }
+            }
+            _ => RequestState::Abandoned,
+        }))
     }
 }

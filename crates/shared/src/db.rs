@@ -559,7 +559,7 @@ impl Db {
     }
 
     /// The id the last INSERT on this connection generated.
-    async fn last_insert_id(&self, c: &mut sqlx::AnyConnection) -> Result<i64> {
+    pub(crate) async fn last_insert_id(&self, c: &mut sqlx::AnyConnection) -> Result<i64> {
         let sql = match self.backend {
             Backend::Sqlite => "SELECT last_insert_rowid() AS id",
             Backend::MySql => "SELECT CAST(LAST_INSERT_ID() AS SIGNED) AS id",

@@ -197,3 +197,76 @@ async fn api_keys_are_stored_hashed_and_verified() {
         assert!(!token.contains(&stored) && !stored.contains(token.split('_').nth(1).unwrap()));
     }
 }
+
+#[tokio::test]
+async fn a_handed_over_request_is_claimed_once_and_an_abandoned_one_never_runs() {
+    use picket_shared::cluster::RequestState;
+    for t in backends().await {
+        let db = &t.db;
+        let now = now_ms();
+        let r1 = db
+            .request_cluster_action("rebalance", "lb-2", now)
+            .await
+            .unwrap();
+        let r2 = db
+            .request_cluster_action("rebalance_all", "lb-3", now + 1)
+            .await
+            .unwrap();
+        assert_ne!(r1, r2);
+        let pending = db.pending_cluster_requests(now + 2, 60_000).await.unwrap();
+        let kinds: Vec<_> = pending.iter().map(|r| (r.id, r.kind.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [(r1, "rebalance"), (r2, "rebalance_all")],
+            "{}",
+            t.label
+        );
+        assert_eq!(pending[0].requested_by, "lb-2");
+
+        // One claim wins; the loser and the asker see it running.
+        assert!(db.claim_cluster_request(r1, "lb-1").await.unwrap());
+        assert!(!db.claim_cluster_request(r1, "lb-9").await.unwrap());
+        assert!(!db.abandon_cluster_request(r1, now).await.unwrap());
+        assert_eq!(
+            db.cluster_request_state(r1).await.unwrap(),
+            Some(RequestState::Running { by: "lb-1".into() })
+        );
+        db.finish_cluster_request(r1, 200, r#"{"ok":true}"#, now + 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.cluster_request_state(r1).await.unwrap(),
+            Some(RequestState::Done {
+                by: "lb-1".into(),
+                status: 200,
+                result: r#"{"ok":true}"#.into()
+            }),
+            "{}",
+            t.label
+        );
+
+        // Withdrawn before anyone claimed it: it can no longer be claimed.
+        assert!(db.abandon_cluster_request(r2, now + 4).await.unwrap());
+        assert!(!db.claim_cluster_request(r2, "lb-1").await.unwrap());
+        assert_eq!(
+            db.cluster_request_state(r2).await.unwrap(),
+            Some(RequestState::Abandoned)
+        );
+
+        // A request older than the asker's patience is abandoned, not served.
+        let r3 = db
+            .request_cluster_action("rebalance", "lb-2", now)
+            .await
+            .unwrap();
+        let pending = db
+            .pending_cluster_requests(now + 60_001, 60_000)
+            .await
+            .unwrap();
+        assert!(pending.is_empty(), "{}: {pending:?}", t.label);
+        assert_eq!(
+            db.cluster_request_state(r3).await.unwrap(),
+            Some(RequestState::Abandoned)
+        );
+        assert_eq!(db.cluster_request_state(r3 + 100).await.unwrap(), None);
+    }
+}
