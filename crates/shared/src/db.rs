@@ -825,23 +825,26 @@ impl Db {
     /// ownership condition, so they count exactly the rows written. Returns
     /// rows written.
     pub async fn insert_heartbeats(&self, beats: &[Heartbeat]) -> Result<u64> {
-        let mut written = 0;
-        for chunk in beats.chunks(HEARTBEAT_CHUNK) {
-            let row =
-                "SELECT ? AS m, ? AS n, ? AS s, ? AS t, ? AS p, ? AS g, ? AS i, ? AS d, ? AS r";
-            let mut sql = String::with_capacity(64 + chunk.len() * 80);
-            sql.push_str(
-                "INSERT INTO heartbeat (monitor_id, node_id, status, time, ping, msg, important, duration, retries) \
-                 SELECT v.m, v.n, v.s, v.t, v.p, v.g, v.i, v.d, v.r FROM (",
-            );
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(" UNION ALL ");
+        // One transaction for the whole batch, however many statements it
+        // takes: a failure part-way leaves nothing behind, so the caller can
+        // retry the batch without writing any of it twice.
+        in_tx!(self, |c| {
+            let mut written = 0;
+            for chunk in beats.chunks(HEARTBEAT_CHUNK) {
+                let row =
+                    "SELECT ? AS m, ? AS n, ? AS s, ? AS t, ? AS p, ? AS g, ? AS i, ? AS d, ? AS r";
+                let mut sql = String::with_capacity(64 + chunk.len() * 80);
+                sql.push_str(
+                    "INSERT INTO heartbeat (monitor_id, node_id, status, time, ping, msg, important, duration, retries) \
+                     SELECT v.m, v.n, v.s, v.t, v.p, v.g, v.i, v.d, v.r FROM (",
+                );
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(" UNION ALL ");
+                    }
+                    sql.push_str(row);
                 }
-                sql.push_str(row);
-            }
-            sql.push_str(") v JOIN monitor ON monitor.id = v.m AND monitor.owner = v.n");
-            written += in_tx!(self, |c| {
+                sql.push_str(") v JOIN monitor ON monitor.id = v.m AND monitor.owner = v.n");
                 let mut q = dyn_query(sql);
                 for b in chunk {
                     q = q
@@ -861,10 +864,10 @@ impl Db {
                         self.add_stats(c, table, &aggregate(chunk, bucket)).await?;
                     }
                 }
-                Ok(n)
-            })?;
-        }
-        Ok(written)
+                written += n;
+            }
+            Ok(written)
+        })
     }
 
     /// Adds per-bucket counts to a stat table, for rows whose node owns the monitor.

@@ -166,3 +166,55 @@ async fn certificate_facts_are_upserted_per_monitor() {
         assert_eq!(db.tls_info(m).await.unwrap(), None, "{}", t.label);
     }
 }
+
+#[tokio::test]
+async fn a_batch_that_fails_part_way_writes_nothing_and_its_retry_writes_it_once() {
+    for t in backends().await {
+        let db = &t.db;
+        let n = NodeId::from("a");
+        db.register_node(&n, "a", "127.0.0.1:1").await.unwrap();
+        let m = db.create_monitor(&monitor("m", "a")).await.unwrap().id;
+        let now = 20_000 * DAY + 12 * HOUR;
+        // Several insert statements' worth of rows; one near the end is
+        // refused by the database itself (a trigger), as a failing write would be.
+        let mut beats: Vec<Heartbeat> = (0..450)
+            .map(|i| beat(m, "a", now - 450_000 + i * 1_000, Status::Up, Some(1.0)))
+            .collect();
+        beats[440].msg = "refuse me".into();
+        let trigger = match db.backend() {
+            picket_shared::db::Backend::Sqlite => {
+                "CREATE TRIGGER refuse BEFORE INSERT ON heartbeat WHEN NEW.msg = 'refuse me' \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            }
+            picket_shared::db::Backend::MySql => {
+                "CREATE TRIGGER refuse BEFORE INSERT ON heartbeat FOR EACH ROW \
+                 IF NEW.msg = 'refuse me' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF"
+            }
+        };
+        sqlx::query(trigger).execute(db.pool()).await.unwrap();
+        assert!(db.insert_heartbeats(&beats).await.is_err(), "{}", t.label);
+        assert!(
+            db.heartbeats(m, 0, 1000).await.unwrap().is_empty(),
+            "{}: the first statements' rows stayed",
+            t.label
+        );
+        assert!(
+            !db.uptime(now, None).await.unwrap().contains_key(&m),
+            "{}: the aggregates counted a failed batch",
+            t.label
+        );
+
+        sqlx::query("DROP TRIGGER refuse")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(db.insert_heartbeats(&beats).await.unwrap(), 450);
+        assert_eq!(db.heartbeats(m, 0, 1000).await.unwrap().len(), 450);
+        assert_eq!(
+            db.uptime(now, Some(m)).await.unwrap()[&m].day,
+            w(450, 0, 450.0, 450),
+            "{}",
+            t.label
+        );
+    }
+}
