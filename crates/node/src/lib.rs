@@ -80,7 +80,12 @@ impl Node {
         }
 
         let metrics = Arc::new(Metrics::new(node_id.as_str()));
-        let writer = Writer::new(cfg.heartbeat_buffer, cfg.heartbeat_batch, metrics.clone());
+        let writer = Writer::new(
+            cfg.heartbeat_buffer,
+            cfg.heartbeat_batch,
+            node_id.clone(),
+            metrics.clone(),
+        );
         let lease = Arc::new(Lease::new(cfg.lease_ttl()));
         let sched = Scheduler::new(
             node_id.clone(),

@@ -2,11 +2,19 @@
 //! one loop writes them in multi-row batches every `flush` (or sooner when a
 //! batch is full). While the DB is unreachable results stay buffered; past the
 //! bound the oldest are dropped and counted, never silently.
+//!
+//! Each batch carries a sequence number. A batch whose write failed is kept
+//! aside and retried as it was, under the same number, before anything else:
+//! if the failure came after the database committed it (a connection cut
+//! around COMMIT), the database recognises the number and the batch is not
+//! written twice.
 
 use crate::metrics::Metrics;
-use picket_shared::db::Db;
+use picket_shared::NodeId;
+use picket_shared::db::{BatchKey, Db};
 use picket_shared::model::Heartbeat;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -17,13 +25,30 @@ pub struct Writer {
 }
 
 struct Inner {
-    /// Results not yet written, oldest first.
-    buf: Mutex<VecDeque<Heartbeat>>,
+    state: Mutex<State>,
     /// Wakes the flush loop early when a full batch is waiting.
     full: Notify,
     cap: usize,
     batch: usize,
+    node: NodeId,
+    /// The next batch's sequence number.
+    seq: AtomicI64,
     metrics: Arc<Metrics>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Results not yet written, oldest first.
+    buf: VecDeque<Heartbeat>,
+    /// A batch whose last write failed, perhaps after it committed: it is
+    /// written next, as it was and under the same number.
+    in_doubt: Option<(i64, Vec<Heartbeat>)>,
+}
+
+impl State {
+    fn len(&self) -> usize {
+        self.buf.len() + self.in_doubt.as_ref().map_or(0, |(_, b)| b.len())
+    }
 }
 
 /// What one flush did.
@@ -34,29 +59,34 @@ pub struct Flushed {
 }
 
 impl Writer {
-    pub fn new(cap: usize, batch: usize, metrics: Arc<Metrics>) -> Self {
+    /// `node`'s writer. Sequence numbers start at the current time in
+    /// microseconds, so a restarted node never reuses one of its earlier
+    /// process's numbers (it would need a million batches a second to).
+    pub fn new(cap: usize, batch: usize, node: NodeId, metrics: Arc<Metrics>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                buf: Mutex::new(VecDeque::new()),
+                state: Mutex::new(State::default()),
                 full: Notify::new(),
                 cap,
                 batch,
+                node,
+                seq: AtomicI64::new(picket_shared::now_ms().saturating_mul(1000)),
                 metrics,
             }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Heartbeat>> {
-        self.inner.buf.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Queues a result. Never blocks a check.
     pub fn push(&self, hb: Heartbeat) {
         let len = {
-            let mut buf = self.lock();
-            buf.push_back(hb);
-            self.trim(&mut buf);
-            buf.len()
+            let mut st = self.lock();
+            st.buf.push_back(hb);
+            self.trim(&mut st);
+            st.len()
         };
         self.inner.metrics.hb_buffered.set(len as i64);
         if len >= self.inner.batch {
@@ -64,32 +94,51 @@ impl Writer {
         }
     }
 
-    fn trim(&self, buf: &mut VecDeque<Heartbeat>) {
-        let over = buf.len().saturating_sub(self.inner.cap);
+    /// Drops the oldest queued results past the bound (never the batch in
+    /// doubt, which may already be written).
+    fn trim(&self, st: &mut State) {
+        let over = st.len().saturating_sub(self.inner.cap).min(st.buf.len());
         if over > 0 {
-            buf.drain(..over);
+            st.buf.drain(..over);
             self.inner.metrics.hb_dropped.inc_by(over as u64);
         }
     }
 
+    /// Results not yet known to be written, the batch in doubt included.
     pub fn buffered(&self) -> usize {
         self.lock().len()
     }
 
-    /// Writes up to one batch. On a DB error the batch goes back to the front
-    /// of the buffer (order kept) and the error is returned.
+    /// The sequence number of the batch whose last write failed, if any.
+    pub fn in_doubt(&self) -> Option<i64> {
+        self.lock().in_doubt.as_ref().map(|(seq, _)| *seq)
+    }
+
+    /// Writes up to one batch: the batch in doubt if there is one, else the
+    /// oldest queued results. On a DB error the batch is kept in doubt and
+    /// the error is returned.
     pub async fn flush_once(&self, db: &Db) -> Result<Flushed, picket_shared::db::DbError> {
-        let batch: Vec<Heartbeat> = {
-            let mut buf = self.lock();
-            let n = buf.len().min(self.inner.batch);
-            buf.drain(..n).collect()
+        let (seq, batch, retry) = {
+            let mut st = self.lock();
+            match st.in_doubt.take() {
+                Some((seq, batch)) => (seq, batch, true),
+                None => {
+                    let n = st.buf.len().min(self.inner.batch);
+                    let batch: Vec<Heartbeat> = st.buf.drain(..n).collect();
+                    (self.inner.seq.fetch_add(1, Ordering::Relaxed), batch, false)
+                }
+            }
         };
         if batch.is_empty() {
             return Ok(Flushed::default());
         }
         let m = &self.inner.metrics;
         let started = Instant::now();
-        match db.insert_heartbeats(&batch).await {
+        let key = BatchKey {
+            node: &self.inner.node,
+            seq,
+        };
+        match db.insert_heartbeat_batch(key, &batch, retry).await {
             Ok(written) => {
                 m.hb_write_seconds.observe(started.elapsed().as_secs_f64());
                 m.hb_batches.inc();
@@ -102,12 +151,9 @@ impl Writer {
             }
             Err(e) => {
                 m.hb_write_errors.inc();
-                let mut buf = self.lock();
-                for hb in batch.into_iter().rev() {
-                    buf.push_front(hb);
-                }
-                self.trim(&mut buf);
-                m.hb_buffered.set(buf.len() as i64);
+                let mut st = self.lock();
+                st.in_doubt = Some((seq, batch));
+                m.hb_buffered.set(st.len() as i64);
                 Err(e)
             }
         }

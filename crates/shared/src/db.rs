@@ -164,6 +164,14 @@ const NODE_COLS: &str = "node_id, node_name, host, status, last_seen, hc_fails, 
 /// compound SELECT, and 10 columns × 200 rows stays well under bind limits.
 const HEARTBEAT_CHUNK: usize = 200;
 
+/// Names one batch of one node's heartbeats across retries: the node's own
+/// sequence number, increasing from batch to batch.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchKey<'a> {
+    pub node: &'a NodeId,
+    pub seq: i64,
+}
+
 /// Runs `$body` with `$c: &mut AnyConnection` inside a transaction: commit on
 /// `Ok`, explicit rollback on `Err` (a dropped transaction would keep its locks
 /// until the connection is next used).
@@ -825,49 +833,98 @@ impl Db {
     /// ownership condition, so they count exactly the rows written. Returns
     /// rows written.
     pub async fn insert_heartbeats(&self, beats: &[Heartbeat]) -> Result<u64> {
-        // One transaction for the whole batch, however many statements it
-        // takes: a failure part-way leaves nothing behind, so the caller can
-        // retry the batch without writing any of it twice.
-        in_tx!(self, |c| {
-            let mut written = 0;
-            for chunk in beats.chunks(HEARTBEAT_CHUNK) {
-                let row =
-                    "SELECT ? AS m, ? AS n, ? AS s, ? AS t, ? AS p, ? AS g, ? AS i, ? AS d, ? AS r";
-                let mut sql = String::with_capacity(64 + chunk.len() * 80);
-                sql.push_str(
-                    "INSERT INTO heartbeat (monitor_id, node_id, status, time, ping, msg, important, duration, retries) \
-                     SELECT v.m, v.n, v.s, v.t, v.p, v.g, v.i, v.d, v.r FROM (",
-                );
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push_str(" UNION ALL ");
-                    }
-                    sql.push_str(row);
-                }
-                sql.push_str(") v JOIN monitor ON monitor.id = v.m AND monitor.owner = v.n");
-                let mut q = dyn_query(sql);
-                for b in chunk {
-                    q = q
-                        .bind(b.monitor_id.0)
-                        .bind(b.node_id.as_str())
-                        .bind(b.status as i64)
-                        .bind(b.time)
-                        .bind(b.ping)
-                        .bind(b.msg.as_str())
-                        .bind(i64::from(b.important))
-                        .bind(b.duration)
-                        .bind(i64::from(b.retries));
-                }
-                let n = q.execute(&mut *c).await?.rows_affected();
-                if n > 0 {
-                    for (table, bucket) in STAT_TABLES {
-                        self.add_stats(c, table, &aggregate(chunk, bucket)).await?;
-                    }
-                }
-                written += n;
+        in_tx!(self, |c| self.write_heartbeats(c, beats).await)
+    }
+
+    /// [`Db::insert_heartbeats`] for a node's batch, at most once per `key`.
+    /// The batch and its sequence number commit together; with `retry` (an
+    /// earlier attempt under this key may have committed unseen) a batch
+    /// already recorded is not written again, and the row count recorded
+    /// then is returned.
+    pub async fn insert_heartbeat_batch(
+        &self,
+        key: BatchKey<'_>,
+        beats: &[Heartbeat],
+        retry: bool,
+    ) -> Result<u64> {
+        let record = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO heartbeat_batch (node_id, seq, written) VALUES (?, ?, ?) \
+                 ON CONFLICT(node_id) DO UPDATE SET seq = excluded.seq, written = excluded.written"
             }
+            Backend::MySql => {
+                "INSERT INTO heartbeat_batch (node_id, seq, written) VALUES (?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE seq = VALUES(seq), written = VALUES(written)"
+            }
+        };
+        in_tx!(self, |c| {
+            if retry {
+                let last =
+                    sqlx::query("SELECT seq, written FROM heartbeat_batch WHERE node_id = ?")
+                        .bind(key.node.as_str())
+                        .fetch_optional(&mut *c)
+                        .await?;
+                if let Some(r) = last
+                    && r.try_get::<i64, _>("seq")? == key.seq
+                {
+                    return Ok(r.try_get::<i64, _>("written")? as u64);
+                }
+            }
+            let written = self.write_heartbeats(c, beats).await?;
+            sqlx::query(record)
+                .bind(key.node.as_str())
+                .bind(key.seq)
+                .bind(written as i64)
+                .execute(&mut *c)
+                .await?;
             Ok(written)
         })
+    }
+
+    /// The statements of a heartbeat write, inside the caller's transaction.
+    async fn write_heartbeats(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        beats: &[Heartbeat],
+    ) -> Result<u64> {
+        let mut written = 0;
+        for chunk in beats.chunks(HEARTBEAT_CHUNK) {
+            let row =
+                "SELECT ? AS m, ? AS n, ? AS s, ? AS t, ? AS p, ? AS g, ? AS i, ? AS d, ? AS r";
+            let mut sql = String::with_capacity(64 + chunk.len() * 80);
+            sql.push_str(
+                "INSERT INTO heartbeat (monitor_id, node_id, status, time, ping, msg, important, duration, retries) \
+                 SELECT v.m, v.n, v.s, v.t, v.p, v.g, v.i, v.d, v.r FROM (",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.push_str(row);
+            }
+            sql.push_str(") v JOIN monitor ON monitor.id = v.m AND monitor.owner = v.n");
+            let mut q = dyn_query(sql);
+            for b in chunk {
+                q = q
+                    .bind(b.monitor_id.0)
+                    .bind(b.node_id.as_str())
+                    .bind(b.status as i64)
+                    .bind(b.time)
+                    .bind(b.ping)
+                    .bind(b.msg.as_str())
+                    .bind(i64::from(b.important))
+                    .bind(b.duration)
+                    .bind(i64::from(b.retries));
+            }
+            let n = q.execute(&mut *c).await?.rows_affected();
+            if n > 0 {
+                for (table, bucket) in STAT_TABLES {
+                    self.add_stats(c, table, &aggregate(chunk, bucket)).await?;
+                }
+            }
+            written += n;
+        }
+        Ok(written)
     }
 
     /// Adds per-bucket counts to a stat table, for rows whose node owns the monitor.

@@ -106,3 +106,33 @@ pub async fn backends() -> Vec<TestDb> {
     v.extend(mysql().await);
     v
 }
+
+/// The `msg` of a heartbeat the database refuses after [`refuse_heartbeats`].
+pub const REFUSED_MSG: &str = "refuse me";
+
+/// Makes the database itself refuse, with an error, any heartbeat whose `msg`
+/// is [`REFUSED_MSG`] (a trigger), so a test can fail a write part-way.
+/// [`allow_heartbeats`] lifts it.
+pub async fn refuse_heartbeats(db: &Db) {
+    let sql = match db.backend() {
+        crate::db::Backend::Sqlite => {
+            "CREATE TRIGGER refuse_heartbeat BEFORE INSERT ON heartbeat \
+             WHEN NEW.msg = 'refuse me' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        }
+        crate::db::Backend::MySql => {
+            "CREATE TRIGGER refuse_heartbeat BEFORE INSERT ON heartbeat FOR EACH ROW \
+             IF NEW.msg = 'refuse me' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF"
+        }
+    };
+    sqlx::query(sql)
+        .execute(db.pool())
+        .await
+        .expect("create trigger");
+}
+
+pub async fn allow_heartbeats(db: &Db) {
+    sqlx::query("DROP TRIGGER refuse_heartbeat")
+        .execute(db.pool())
+        .await
+        .expect("drop trigger");
+}

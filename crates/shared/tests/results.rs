@@ -4,7 +4,7 @@
 use picket_shared::db::aggregate;
 use picket_shared::model::{Heartbeat, Status, WindowStats};
 use picket_shared::monitor::{Limits, MonitorFields};
-use picket_shared::testing::backends;
+use picket_shared::testing::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbeats};
 use picket_shared::{MonitorId, NodeId};
 use serde_json::json;
 
@@ -180,18 +180,8 @@ async fn a_batch_that_fails_part_way_writes_nothing_and_its_retry_writes_it_once
         let mut beats: Vec<Heartbeat> = (0..450)
             .map(|i| beat(m, "a", now - 450_000 + i * 1_000, Status::Up, Some(1.0)))
             .collect();
-        beats[440].msg = "refuse me".into();
-        let trigger = match db.backend() {
-            picket_shared::db::Backend::Sqlite => {
-                "CREATE TRIGGER refuse BEFORE INSERT ON heartbeat WHEN NEW.msg = 'refuse me' \
-                 BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            }
-            picket_shared::db::Backend::MySql => {
-                "CREATE TRIGGER refuse BEFORE INSERT ON heartbeat FOR EACH ROW \
-                 IF NEW.msg = 'refuse me' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF"
-            }
-        };
-        sqlx::query(trigger).execute(db.pool()).await.unwrap();
+        beats[440].msg = REFUSED_MSG.into();
+        refuse_heartbeats(db).await;
         assert!(db.insert_heartbeats(&beats).await.is_err(), "{}", t.label);
         assert!(
             db.heartbeats(m, 0, 1000).await.unwrap().is_empty(),
@@ -204,15 +194,82 @@ async fn a_batch_that_fails_part_way_writes_nothing_and_its_retry_writes_it_once
             t.label
         );
 
-        sqlx::query("DROP TRIGGER refuse")
-            .execute(db.pool())
-            .await
-            .unwrap();
+        allow_heartbeats(db).await;
         assert_eq!(db.insert_heartbeats(&beats).await.unwrap(), 450);
         assert_eq!(db.heartbeats(m, 0, 1000).await.unwrap().len(), 450);
         assert_eq!(
             db.uptime(now, Some(m)).await.unwrap()[&m].day,
             w(450, 0, 450.0, 450),
+            "{}",
+            t.label
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_batch_under_a_recorded_number_is_not_written_again_on_retry() {
+    use picket_shared::db::BatchKey;
+    for t in backends().await {
+        let db = &t.db;
+        let n = NodeId::from("a");
+        db.register_node(&n, "a", "127.0.0.1:1").await.unwrap();
+        let m = db.create_monitor(&monitor("m", "a")).await.unwrap().id;
+        let now = 20_000 * DAY + 12 * HOUR;
+        let beats: Vec<Heartbeat> = (0..3)
+            .map(|i| beat(m, "a", now - 10_000 + i * 1_000, Status::Up, Some(2.0)))
+            .collect();
+        let key = BatchKey { node: &n, seq: 41 };
+        assert_eq!(
+            db.insert_heartbeat_batch(key, &beats, false).await.unwrap(),
+            3
+        );
+        // The same batch again, as after a write whose outcome was not seen.
+        assert_eq!(
+            db.insert_heartbeat_batch(key, &beats, true).await.unwrap(),
+            3
+        );
+        assert_eq!(
+            db.heartbeats(m, 0, 100).await.unwrap().len(),
+            3,
+            "{}",
+            t.label
+        );
+        assert_eq!(
+            db.uptime(now, Some(m)).await.unwrap()[&m].day,
+            w(3, 0, 6.0, 3)
+        );
+        // A retry under a number not recorded (the attempt did not commit)
+        // writes the batch.
+        let next = BatchKey { node: &n, seq: 42 };
+        assert_eq!(
+            db.insert_heartbeat_batch(next, &beats[..1], true)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            db.heartbeats(m, 0, 100).await.unwrap().len(),
+            4,
+            "{}",
+            t.label
+        );
+        // Another node's numbers are its own.
+        let b = NodeId::from("b");
+        db.register_node(&b, "b", "127.0.0.1:2").await.unwrap();
+        let other = BatchKey { node: &b, seq: 42 };
+        assert_eq!(
+            db.insert_heartbeat_batch(other, &[], true).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            db.insert_heartbeat_batch(next, &beats[..1], true)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            db.heartbeats(m, 0, 100).await.unwrap().len(),
+            4,
             "{}",
             t.label
         );

@@ -1,0 +1,151 @@
+//! The heartbeat writer against real SQLite and MariaDB databases: a batch
+//! whose write failed is retried as it was, is not written twice when the
+//! failed attempt had in fact committed, and is never the part the buffer
+//! bound drops.
+
+use picket_node::metrics::Metrics;
+use picket_node::writer::{Flushed, Writer};
+use picket_shared::db::{BatchKey, Db};
+use picket_shared::model::{Heartbeat, Status};
+use picket_shared::monitor::{Limits, MonitorFields};
+use picket_shared::testing::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbeats};
+use picket_shared::{MonitorId, NodeId, now_ms};
+use serde_json::json;
+use std::sync::Arc;
+
+async fn one_monitor(db: &Db, node: &NodeId) -> MonitorId {
+    db.register_node(node, node.as_str(), "127.0.0.1:1")
+        .await
+        .unwrap();
+    let f = MonitorFields::from_json(
+        json!({"name": "m", "type": "http", "url": "http://127.0.0.1:1/", "interval": 20}),
+    )
+    .unwrap();
+    let mut fields = f.parse(&Limits::STORED).unwrap().to_fields();
+    fields.node_id = Some(node.to_string());
+    db.create_monitor(&fields).await.unwrap().id
+}
+
+fn beats(m: MonitorId, node: &NodeId, n: usize, msg: &str) -> Vec<Heartbeat> {
+    let t0 = now_ms() - 60_000;
+    (0..n)
+        .map(|i| Heartbeat {
+            monitor_id: m,
+            node_id: node.clone(),
+            status: Status::Up,
+            time: t0 + i as i64,
+            ping: Some(1.0),
+            msg: msg.to_owned(),
+            important: false,
+            duration: 0,
+            retries: 0,
+        })
+        .collect()
+}
+
+fn writer(node: &NodeId, cap: usize, batch: usize) -> (Writer, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new(node.as_str()));
+    (
+        Writer::new(cap, batch, node.clone(), metrics.clone()),
+        metrics,
+    )
+}
+
+async fn rows(db: &Db, m: MonitorId) -> usize {
+    db.heartbeats(m, 0, 10_000).await.unwrap().len()
+}
+
+#[tokio::test]
+async fn a_batch_whose_failed_write_had_committed_is_not_written_again() {
+    for t in backends().await {
+        let db = &t.db;
+        let node = NodeId::from("a");
+        let m = one_monitor(db, &node).await;
+        let (w, _) = writer(&node, 1000, 50);
+        let mut batch = beats(m, &node, 30, "");
+        batch[29].msg = REFUSED_MSG.into();
+        for hb in batch.clone() {
+            w.push(hb);
+        }
+        refuse_heartbeats(db).await;
+        assert!(w.flush_once(db).await.is_err(), "{}", t.label);
+        let seq = w.in_doubt().expect("the failed batch is kept in doubt");
+        assert_eq!(w.buffered(), 30);
+
+        // As if that attempt had committed and only its reply was lost: the
+        // same batch under the same number is in the database.
+        allow_heartbeats(db).await;
+        let key = BatchKey { node: &node, seq };
+        db.insert_heartbeat_batch(key, &batch, false).await.unwrap();
+        for hb in beats(m, &node, 5, "later") {
+            w.push(hb);
+        }
+        assert_eq!(
+            w.flush_once(db).await.unwrap(),
+            Flushed {
+                written: 30,
+                rejected: 0
+            },
+            "{}",
+            t.label
+        );
+        assert_eq!(w.in_doubt(), None);
+        assert_eq!(w.flush_all(db).await.unwrap(), 5);
+        assert_eq!(rows(db, m).await, 35, "{}: written twice", t.label);
+        let day = db.uptime(now_ms(), Some(m)).await.unwrap()[&m].day;
+        assert_eq!(day.up, 35, "{}: counted twice", t.label);
+    }
+}
+
+#[tokio::test]
+async fn a_batch_whose_write_failed_is_written_by_the_retry() {
+    for t in backends().await {
+        let db = &t.db;
+        let node = NodeId::from("a");
+        let m = one_monitor(db, &node).await;
+        let (w, _) = writer(&node, 1000, 50);
+        let mut batch = beats(m, &node, 30, "");
+        batch[10].msg = REFUSED_MSG.into();
+        for hb in batch {
+            w.push(hb);
+        }
+        refuse_heartbeats(db).await;
+        assert!(w.flush_once(db).await.is_err());
+        assert!(w.flush_once(db).await.is_err(), "still refused");
+        assert_eq!(rows(db, m).await, 0, "{}", t.label);
+        allow_heartbeats(db).await;
+        assert_eq!(w.flush_all(db).await.unwrap(), 30, "{}", t.label);
+        assert_eq!(rows(db, m).await, 30);
+        assert_eq!(w.buffered(), 0);
+    }
+}
+
+#[tokio::test]
+async fn the_bound_drops_the_oldest_queued_results_never_the_batch_in_doubt() {
+    for t in backends().await {
+        let db = &t.db;
+        let node = NodeId::from("a");
+        let m = one_monitor(db, &node).await;
+        let (w, metrics) = writer(&node, 40, 30);
+        let mut first = beats(m, &node, 30, "");
+        first[0].msg = REFUSED_MSG.into();
+        for hb in first {
+            w.push(hb);
+        }
+        refuse_heartbeats(db).await;
+        assert!(w.flush_once(db).await.is_err());
+        // 20 more while the database refuses: 10 fit beside the 30 in doubt.
+        for hb in beats(m, &node, 20, "later") {
+            w.push(hb);
+        }
+        assert_eq!(w.buffered(), 40);
+        assert_eq!(metrics.hb_dropped.get(), 10, "{}", t.label);
+        allow_heartbeats(db).await;
+        assert_eq!(w.flush_all(db).await.unwrap(), 40, "{}", t.label);
+        let kept = db.heartbeats(m, 0, 100).await.unwrap();
+        assert_eq!(kept.len(), 40);
+        // The in-doubt batch (msg "" and the refused one) all made it; of the
+        // later ones, the newest 10.
+        assert_eq!(kept.iter().filter(|h| h.msg == "later").count(), 10);
+    }
+}
