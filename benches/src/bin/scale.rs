@@ -176,15 +176,18 @@ async fn main() -> anyhow::Result<()> {
     let ticks = 100.0; // USER_HZ on Linux
     let cpu_s = (cpu1 - cpu0) as f64 / ticks;
     let lag = |p| m1.hist_quantile("picket_schedule_lag_seconds", &m0, p);
+    let batches = m1.sum("picket_heartbeat_write_seconds_count")
+        - m0.sum("picket_heartbeat_write_seconds_count");
     let batch_lat = (m1.sum("picket_heartbeat_write_seconds_sum")
         - m0.sum("picket_heartbeat_write_seconds_sum"))
-        / (m1.sum("picket_heartbeat_write_seconds_count")
-            - m0.sum("picket_heartbeat_write_seconds_count"))
-        .max(1.0);
+        / batches.max(1.0);
+    let batch_rows = (m1.sum("picket_heartbeats_written_total")
+        - m0.sum("picket_heartbeats_written_total"))
+        / batches.max(1.0);
     let executed = mf.sum("picket_checks_total");
     let written = mf.sum("picket_heartbeats_written_total");
     println!(
-        "| {} | {} | {} s | {:.0} | {:.0} | {} | {:.0} / {:.0} ms | {:.0} / {:.0} / {:.0} ms | {:.0} % | {:.3} ms | {:.0} / {:.0} MiB | {:.2} / {:.2} KiB | {:.1} ms | {} / {} / {} (dropped {}) |",
+        "| {} | {} | {} s | {:.0} | {:.0} | {} | {:.0} / {:.0} ms | {:.0} / {:.0} / {:.0} ms | {:.0} % | {:.3} ms | {:.0} / {:.0} MiB | {:.2} / {:.2} KiB | {:.1} ms × {:.0}/s, {:.0} rows | {} / {} / {} (dropped {}) |",
         a.db,
         a.monitors,
         a.interval,
@@ -206,6 +209,8 @@ async fn main() -> anyhow::Result<()> {
         (steady_rss.saturating_sub(base_rss)) as f64 / a.monitors.max(1) as f64,
         (peak_rss.saturating_sub(base_rss)) as f64 / a.monitors.max(1) as f64,
         batch_lat * 1000.0,
+        batches / window,
+        batch_rows,
         executed,
         written,
         rows,

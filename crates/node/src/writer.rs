@@ -159,11 +159,31 @@ impl Writer {
         }
     }
 
-    /// Writes everything buffered, stopping at the first error.
+    /// Writes everything buffered, including what arrives meanwhile, stopping
+    /// at the first error (the final drain).
     pub async fn flush_all(&self, db: &Db) -> Result<u64, picket_shared::db::DbError> {
         let mut total = 0;
         while self.buffered() > 0 {
             total += self.flush_once(db).await?.written;
+        }
+        Ok(total)
+    }
+
+    /// Writes what is buffered now, in full batches and one remainder, but
+    /// not what arrives meanwhile: that waits for the next tick or a full
+    /// batch, so a steady stream is written in large batches rather than
+    /// chased in small ones. Stops at the first error.
+    pub async fn flush_due(&self, db: &Db) -> Result<u64, picket_shared::db::DbError> {
+        let mut due = self.buffered();
+        let mut total = 0;
+        while due > 0 {
+            let f = self.flush_once(db).await?;
+            let taken = (f.written + f.rejected) as usize;
+            if taken == 0 {
+                break;
+            }
+            total += f.written;
+            due = due.saturating_sub(taken);
         }
         Ok(total)
     }
@@ -186,7 +206,7 @@ impl Writer {
                 _ = tokio::time::sleep(backoff) => {},
                 _ = self.inner.full.notified() => {},
             }
-            match self.flush_all(&db).await {
+            match self.flush_due(&db).await {
                 Ok(_) => backoff = every,
                 Err(e) => {
                     backoff = (backoff * 2).min(Duration::from_secs(5));

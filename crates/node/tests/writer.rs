@@ -149,3 +149,41 @@ async fn the_bound_drops_the_oldest_queued_results_never_the_batch_in_doubt() {
         assert_eq!(kept.iter().filter(|h| h.msg == "later").count(), 10);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_writes_what_was_due_and_leaves_what_arrives_meanwhile() {
+    // SQLite: another transaction holding the write lock keeps the flush's
+    // batch in flight while more results arrive.
+    let t = picket_shared::testing::sqlite().await;
+    let db = t.db.clone();
+    let node = NodeId::from("a");
+    let m = one_monitor(&db, &node).await;
+    let (w, metrics) = writer(&node, 10_000, 200);
+    for hb in beats(m, &node, 50, "due") {
+        w.push(hb);
+    }
+    let mut lock = db.pool().begin().await.unwrap();
+    sqlx::query("UPDATE node SET node_name = node_name")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let flush = tokio::spawn({
+        let (w, db) = (w.clone(), db.clone());
+        async move { w.flush_due(&db).await }
+    });
+    // The batch has left the buffer once it is in flight.
+    while w.buffered() > 0 {
+        tokio::task::yield_now().await;
+    }
+    for hb in beats(m, &node, 300, "later") {
+        w.push(hb);
+    }
+    lock.rollback().await.unwrap();
+    assert_eq!(flush.await.unwrap().unwrap(), 50);
+    assert_eq!(w.buffered(), 300, "the flush chased the later results");
+    assert_eq!(metrics.hb_batches.get(), 1);
+    // The next flush takes them in full batches.
+    assert_eq!(w.flush_due(&db).await.unwrap(), 300);
+    assert_eq!(metrics.hb_batches.get(), 3);
+    assert_eq!(rows(&db, m).await, 350);
+}
