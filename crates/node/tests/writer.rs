@@ -55,6 +55,20 @@ async fn rows(db: &Db, m: MonitorId) -> usize {
     db.heartbeats(m, 0, 10_000).await.unwrap().len()
 }
 
+/// Queues `batch` with its row `at` made one the database refuses, and has
+/// the writer's attempt fail: the batch is then in doubt. Returns it as
+/// queued.
+async fn failed_batch(db: &Db, w: &Writer, mut batch: Vec<Heartbeat>, at: usize) -> Vec<Heartbeat> {
+    batch[at].msg = REFUSED_MSG.into();
+    for hb in batch.clone() {
+        w.push(hb);
+    }
+    refuse_heartbeats(db).await;
+    assert!(w.flush_once(db).await.is_err());
+    assert!(w.in_doubt().is_some(), "the failed batch is kept in doubt");
+    batch
+}
+
 #[tokio::test]
 async fn a_batch_whose_failed_write_had_committed_is_not_written_again() {
     for t in backends().await {
@@ -62,15 +76,9 @@ async fn a_batch_whose_failed_write_had_committed_is_not_written_again() {
         let node = NodeId::from("a");
         let m = one_monitor(db, &node).await;
         let (w, _) = writer(&node, 1000, 50);
-        let mut batch = beats(m, &node, 30, "");
-        batch[29].msg = REFUSED_MSG.into();
-        for hb in batch.clone() {
-            w.push(hb);
-        }
-        refuse_heartbeats(db).await;
-        assert!(w.flush_once(db).await.is_err(), "{}", t.label);
-        let seq = w.in_doubt().expect("the failed batch is kept in doubt");
-        assert_eq!(w.buffered(), 30);
+        let batch = failed_batch(db, &w, beats(m, &node, 30, ""), 29).await;
+        let seq = w.in_doubt().unwrap();
+        assert_eq!(w.buffered(), 30, "{}", t.label);
 
         // As if that attempt had committed and only its reply was lost: the
         // same batch under the same number is in the database.
@@ -104,13 +112,7 @@ async fn a_batch_whose_write_failed_is_written_by_the_retry() {
         let node = NodeId::from("a");
         let m = one_monitor(db, &node).await;
         let (w, _) = writer(&node, 1000, 50);
-        let mut batch = beats(m, &node, 30, "");
-        batch[10].msg = REFUSED_MSG.into();
-        for hb in batch {
-            w.push(hb);
-        }
-        refuse_heartbeats(db).await;
-        assert!(w.flush_once(db).await.is_err());
+        failed_batch(db, &w, beats(m, &node, 30, ""), 10).await;
         assert!(w.flush_once(db).await.is_err(), "still refused");
         assert_eq!(rows(db, m).await, 0, "{}", t.label);
         allow_heartbeats(db).await;
@@ -127,13 +129,7 @@ async fn the_bound_drops_the_oldest_queued_results_never_the_batch_in_doubt() {
         let node = NodeId::from("a");
         let m = one_monitor(db, &node).await;
         let (w, metrics) = writer(&node, 40, 30);
-        let mut first = beats(m, &node, 30, "");
-        first[0].msg = REFUSED_MSG.into();
-        for hb in first {
-            w.push(hb);
-        }
-        refuse_heartbeats(db).await;
-        assert!(w.flush_once(db).await.is_err());
+        failed_batch(db, &w, beats(m, &node, 30, ""), 0).await;
         // 20 more while the database refuses: 10 fit beside the 30 in doubt.
         for hb in beats(m, &node, 20, "later") {
             w.push(hb);

@@ -218,6 +218,7 @@ async fn a_batch_under_a_recorded_number_is_not_written_again_on_retry() {
         let beats: Vec<Heartbeat> = (0..3)
             .map(|i| beat(m, "a", now - 10_000 + i * 1_000, Status::Up, Some(2.0)))
             .collect();
+        let rows = || async { db.heartbeats(m, 0, 100).await.unwrap().len() };
         let key = BatchKey { node: &n, seq: 41 };
         assert_eq!(
             db.insert_heartbeat_batch(key, &beats, false).await.unwrap(),
@@ -228,12 +229,7 @@ async fn a_batch_under_a_recorded_number_is_not_written_again_on_retry() {
             db.insert_heartbeat_batch(key, &beats, true).await.unwrap(),
             3
         );
-        assert_eq!(
-            db.heartbeats(m, 0, 100).await.unwrap().len(),
-            3,
-            "{}",
-            t.label
-        );
+        assert_eq!(rows().await, 3, "{}", t.label);
         assert_eq!(
             db.uptime(now, Some(m)).await.unwrap()[&m].day,
             w(3, 0, 6.0, 3)
@@ -247,12 +243,7 @@ async fn a_batch_under_a_recorded_number_is_not_written_again_on_retry() {
                 .unwrap(),
             1
         );
-        assert_eq!(
-            db.heartbeats(m, 0, 100).await.unwrap().len(),
-            4,
-            "{}",
-            t.label
-        );
+        assert_eq!(rows().await, 4, "{}", t.label);
         // Another node's numbers are its own.
         let b = NodeId::from("b");
         db.register_node(&b, "b", "127.0.0.1:2").await.unwrap();
@@ -267,11 +258,6 @@ async fn a_batch_under_a_recorded_number_is_not_written_again_on_retry() {
                 .unwrap(),
             1
         );
-        assert_eq!(
-            db.heartbeats(m, 0, 100).await.unwrap().len(),
-            4,
-            "{}",
-            t.label
-        );
+        assert_eq!(rows().await, 4, "{}", t.label);
     }
 }
