@@ -716,7 +716,7 @@ impl Ctx {
         let shared = self.shared.clone();
         tokio::spawn(async move {
             let kind = if all { "rebalance_all" } else { "rebalance" };
-            let r = await_leader(&db, kind, &shared.lb_id).await;
+            let r = await_leader(&db, kind, &shared.lb_id, HANDOVER_WAIT).await;
             if let Ok(v) = &r
                 && let Ok(mut l) = shared.rebalance.last.lock()
             {
@@ -843,15 +843,19 @@ impl Ctx {
 /// Sends a command to the cluster service and waits for the reply.
 /// Queues `kind` for the leader and waits for its outcome: the leader's
 /// report, or its error status and message. A request nobody claimed within
-/// [`HANDOVER_WAIT`] is withdrawn, so it cannot run after the client was told
-/// it failed.
-async fn await_leader(db: &Db, kind: &str, by: &str) -> Result<Value, (u16, String)> {
+/// `wait` is withdrawn, so it cannot run after the client was told it failed.
+async fn await_leader(
+    db: &Db,
+    kind: &str,
+    by: &str,
+    wait: Duration,
+) -> Result<Value, (u16, String)> {
     let failed = |e: picket_shared::db::DbError| (503, e.to_string());
     let id = db
         .request_cluster_action(kind, by, now_ms())
         .await
         .map_err(failed)?;
-    let deadline = Instant::now() + HANDOVER_WAIT;
+    let deadline = Instant::now() + wait;
     loop {
         tokio::time::sleep(HANDOVER_POLL).await;
         let state = db.cluster_request_state(id).await.map_err(failed)?;
@@ -1117,5 +1121,64 @@ mod tests {
         assert!(RunningGuard::try_start(&flag).is_none());
         drop(g);
         assert!(RunningGuard::try_start(&flag).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_handed_over_request_gets_the_leaders_outcome() {
+        let t = picket_shared::testing::sqlite().await;
+        let db = t.db.clone();
+        // A stand-in leader: claims each request as it comes and answers it.
+        let answers = [
+            (200, json!({"ok": true, "by": "lb-1", "moved": 3})),
+            (409, json!({"ok": false, "msg": "no online node"})),
+        ];
+        let leader = tokio::spawn(async move {
+            for (status, body) in answers {
+                let req = loop {
+                    let pending = db.pending_cluster_requests(now_ms(), 60_000).await.unwrap();
+                    if let Some(r) = pending.into_iter().next() {
+                        break r;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                };
+                assert_eq!(req.requested_by, "lb-2");
+                assert!(db.claim_cluster_request(req.id, "lb-1").await.unwrap());
+                db.finish_cluster_request(req.id, status, &body.to_string(), now_ms())
+                    .await
+                    .unwrap();
+            }
+        });
+        let wait = Duration::from_secs(10);
+        let ok = await_leader(&t.db, "rebalance", "lb-2", wait)
+            .await
+            .unwrap();
+        assert_eq!((&ok["by"], &ok["moved"]), (&json!("lb-1"), &json!(3)));
+        let refused = await_leader(&t.db, "rebalance_all", "lb-2", wait).await;
+        assert_eq!(refused, Err((409, "no online node".to_owned())));
+        leader.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_no_leader_takes_is_withdrawn_and_never_runs_late() {
+        let t = picket_shared::testing::sqlite().await;
+        let now = now_ms();
+        t.db.acquire_lease(LEADER_LEASE, "lb-gone", 3_600_000, now)
+            .await
+            .unwrap();
+        let (code, msg) = await_leader(&t.db, "rebalance", "lb-2", Duration::from_millis(500))
+            .await
+            .unwrap_err();
+        assert_eq!(code, 503);
+        assert!(
+            msg.contains("lb-gone") && msg.contains("nothing was changed"),
+            "{msg}"
+        );
+        // A leader that turns up later finds nothing to run.
+        assert!(
+            t.db.pending_cluster_requests(now_ms(), 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }
