@@ -727,7 +727,9 @@ impl Ctx {
     }
 
     /// Leader: carries out the requests other balancers handed over, oldest
-    /// first, each claimed before it runs so that it runs once.
+    /// first, each claimed before it runs so that it runs once. Marked as the
+    /// running rebalance, like one asked of this balancer directly; while
+    /// such a one is waiting, this pass leaves them for the next.
     async fn serve_handed_over(&mut self) {
         let Ok(db) = self.db.get().await.cloned() else {
             return;
@@ -741,15 +743,14 @@ impl Ctx {
                 return;
             }
         };
+        if pending.is_empty() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let Some(_running) = RunningGuard::try_start(&shared.rebalance.running) else {
+            return;
+        };
         for req in pending {
-            let all = match req.kind.as_str() {
-                "rebalance" => false,
-                "rebalance_all" => true,
-                other => {
-                    tracing::warn!(kind = other, id = req.id, "unknown handed-over request");
-                    continue;
-                }
-            };
             if !db
                 .claim_cluster_request(req.id, &lb_id)
                 .await
@@ -758,7 +759,15 @@ impl Ctx {
                 continue;
             }
             tracing::info!(id = req.id, kind = %req.kind, from = %req.requested_by, "running a handed-over request");
-            let (status, body) = match self.rebalance(all).await {
+            let outcome = match req.kind.as_str() {
+                "rebalance" => self.rebalance(false).await,
+                "rebalance_all" => self.rebalance(true).await,
+                other => Err(Refused::Status(
+                    400,
+                    format!("unknown request kind '{other}'"),
+                )),
+            };
+            let (status, body) = match outcome {
                 Ok(v) => (200, v),
                 Err(e) => {
                     let (code, msg) = e.into_status();
