@@ -200,16 +200,23 @@ impl Writer {
     ) {
         tokio::pin!(shutdown);
         let mut backoff = every;
+        let mut failing = false;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(backoff) => {},
-                _ = self.inner.full.notified() => {},
+                // While writes fail the buffer stays full, and every new
+                // result would wake the loop: only the backoff does then.
+                _ = self.inner.full.notified(), if !failing => {},
             }
             match self.flush_due(&db).await {
-                Ok(_) => backoff = every,
+                Ok(_) => {
+                    backoff = every;
+                    failing = false;
+                }
                 Err(e) => {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    failing = true;
                     tracing::warn!(cause = %e, buffered = self.buffered(), "heartbeat write failed; keeping results in memory");
                 }
             }

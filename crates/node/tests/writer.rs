@@ -183,3 +183,35 @@ async fn a_flush_writes_what_was_due_and_leaves_what_arrives_meanwhile() {
     assert_eq!(metrics.hb_batches.get(), 3);
     assert_eq!(rows(&db, m).await, 350);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_writes_fail_new_results_do_not_cut_the_backoff_short() {
+    let t = picket_shared::testing::sqlite().await;
+    let db = t.db.clone();
+    let node = NodeId::from("a");
+    let m = one_monitor(&db, &node).await;
+    let (w, metrics) = writer(&node, 100_000, 20);
+    refuse_heartbeats(&db).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(w.clone().run(
+        db.clone(),
+        std::time::Duration::from_millis(250),
+        async {
+            let _ = stopped.await;
+        },
+        std::time::Duration::from_millis(100),
+    ));
+    // A result every 2 ms for 1.5 s, each refused; every push past a full
+    // batch wakes the flush loop unless it is backing off.
+    for hb in beats(m, &node, 750, REFUSED_MSG) {
+        w.push(hb);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let attempts = metrics.hb_write_errors.get();
+    let _ = stop.send(());
+    run.await.unwrap();
+    // Backoff 0.5 s, 1 s, 2 s after the first failure: 3 attempts in 1.5 s
+    // (one more if the first came late); hundreds without the backoff.
+    assert!((1..=5).contains(&attempts), "{attempts} write attempts");
+    assert_eq!(rows(&db, m).await, 0);
+}
