@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+/// Deadlock victims in a row that are retried at once, before backing off.
+const DEADLOCK_RETRIES: u32 = 3;
+
 #[derive(Clone)]
 pub struct Writer {
     inner: Arc<Inner>,
@@ -201,6 +204,7 @@ impl Writer {
         tokio::pin!(shutdown);
         let mut backoff = every;
         let mut failing = false;
+        let mut deadlocks = 0;
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -213,9 +217,20 @@ impl Writer {
                 Ok(_) => {
                     backoff = every;
                     failing = false;
+                    deadlocks = 0;
+                }
+                // Chosen as a deadlock victim (the ownership join's shared
+                // locks against a monitor update): rolled back, so retried
+                // at once, a few times, before it counts as failing.
+                Err(e) if e.is_deadlock() && deadlocks < DEADLOCK_RETRIES => {
+                    deadlocks += 1;
+                    backoff = Duration::from_millis(10);
+                    failing = true;
+                    tracing::debug!(cause = %e, "heartbeat batch was a deadlock victim; retrying");
                 }
                 Err(e) => {
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    deadlocks = 0;
+                    backoff = (backoff.max(every) * 2).min(Duration::from_secs(5));
                     failing = true;
                     tracing::warn!(cause = %e, buffered = self.buffered(), "heartbeat write failed; keeping results in memory");
                 }

@@ -66,6 +66,15 @@ impl From<sqlx::Error> for DbError {
     }
 }
 
+impl DbError {
+    /// The database rolled the transaction back to break a deadlock (InnoDB,
+    /// SQLSTATE 40001): nothing was written, and running it again at once is
+    /// the documented remedy.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, DbError::Other(sqlx::Error::Database(d)) if d.code().as_deref() == Some("40001"))
+    }
+}
+
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
 /// A monitor row: its flat fields plus identity, ownership and bookkeeping.

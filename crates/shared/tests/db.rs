@@ -270,3 +270,62 @@ async fn a_handed_over_request_is_claimed_once_and_an_abandoned_one_never_runs()
         assert_eq!(db.cluster_request_state(r3 + 100).await.unwrap(), None);
     }
 }
+
+#[tokio::test]
+async fn a_deadlock_victim_is_told_apart_from_other_errors() {
+    // InnoDB only: SQLite has one writer at a time and no deadlocks.
+    let Some(t) = picket_shared::testing::mysql().await else {
+        return;
+    };
+    let db = &t.db;
+    for n in ["a", "b"] {
+        db.register_node(&NodeId::from(n), n, "127.0.0.1:1")
+            .await
+            .unwrap();
+    }
+    let update = "UPDATE node SET node_name = ? WHERE node_id = ?";
+    let mut first = db.pool().begin().await.unwrap();
+    let mut second = db.pool().begin().await.unwrap();
+    sqlx::query(update)
+        .bind("x")
+        .bind("a")
+        .execute(&mut *first)
+        .await
+        .unwrap();
+    sqlx::query(update)
+        .bind("y")
+        .bind("b")
+        .execute(&mut *second)
+        .await
+        .unwrap();
+    // Each now wants the row the other holds.
+    let crossing = tokio::spawn(async move {
+        let r = sqlx::query(update)
+            .bind("x")
+            .bind("b")
+            .execute(&mut *first)
+            .await;
+        (r.map(|_| ()), first)
+    });
+    let r2 = sqlx::query(update)
+        .bind("y")
+        .bind("a")
+        .execute(&mut *second)
+        .await
+        .map(|_| ());
+    let (r1, first) = crossing.await.unwrap();
+    let errors: Vec<DbError> = [r1, r2]
+        .into_iter()
+        .filter_map(|r| r.err().map(DbError::from))
+        .collect();
+    assert_eq!(errors.len(), 1, "one victim: {errors:?}");
+    assert!(errors[0].is_deadlock(), "{:?}", errors[0]);
+    drop((first, second));
+    let other = DbError::from(
+        sqlx::query("SELECT nothing FROM no_such_table")
+            .execute(db.pool())
+            .await
+            .unwrap_err(),
+    );
+    assert!(!other.is_deadlock(), "{other:?}");
+}
