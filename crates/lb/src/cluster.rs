@@ -734,7 +734,7 @@ impl Ctx {
         let Ok(db) = self.db.get().await.cloned() else {
             return;
         };
-        let lb_id = self.shared.lb_id.clone();
+        let shared = self.shared.clone();
         let max_age = HANDOVER_WAIT.as_millis() as i64;
         let pending = match db.pending_cluster_requests(now_ms(), max_age).await {
             Ok(p) => p,
@@ -746,13 +746,12 @@ impl Ctx {
         if pending.is_empty() {
             return;
         }
-        let shared = self.shared.clone();
         let Some(_running) = RunningGuard::try_start(&shared.rebalance.running) else {
             return;
         };
         for req in pending {
             if !db
-                .claim_cluster_request(req.id, &lb_id)
+                .claim_cluster_request(req.id, &shared.lb_id)
                 .await
                 .unwrap_or(false)
             {
@@ -849,7 +848,6 @@ impl Ctx {
     }
 }
 
-/// Sends a command to the cluster service and waits for the reply.
 /// Queues `kind` for the leader and waits for its outcome: the leader's
 /// report, or its error status and message. A request nobody claimed within
 /// `wait` is withdrawn, so it cannot run after the client was told it failed.
@@ -883,10 +881,6 @@ async fn await_leader(
         if Instant::now() < deadline {
             continue;
         }
-        let leader = match db.lease(LEADER_LEASE).await {
-            Ok(Some(l)) => l.holder,
-            _ => "unknown".into(),
-        };
         return Err(match state {
             Some(RequestState::Running { by }) => (
                 503,
@@ -897,11 +891,15 @@ async fn await_leader(
                 .await
                 .unwrap_or(false) =>
             {
+                let leader = match db.lease(LEADER_LEASE).await {
+                    Ok(Some(l)) => l.holder,
+                    _ => "unknown".into(),
+                };
                 (
                     503,
                     format!(
                         "the leader ({leader}) did not take the request within {} s; nothing was changed",
-                        HANDOVER_WAIT.as_secs()
+                        wait.as_secs_f64()
                     ),
                 )
             }
@@ -913,6 +911,7 @@ async fn await_leader(
     }
 }
 
+/// Sends a command to the cluster service and waits for the reply.
 pub async fn ask<T>(
     tx: &mpsc::Sender<ClusterCommand>,
     make: impl FnOnce(oneshot::Sender<T>) -> ClusterCommand,

@@ -192,8 +192,9 @@ impl Writer {
     }
 
     /// The flush loop: every `every` (or when a batch is full) write what is
-    /// buffered; back off while the DB fails. Returns when `shutdown` resolves,
-    /// after a last flush bounded by `drain_for`.
+    /// due; back off while the DB fails, retrying deadlock victims at once.
+    /// Returns when `shutdown` resolves, after a last flush of everything,
+    /// bounded by `drain_for`.
     pub async fn run(
         self,
         db: Db,
