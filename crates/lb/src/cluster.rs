@@ -16,8 +16,8 @@
 use crate::control::DbSlot;
 use crate::state::Shared;
 use async_trait::async_trait;
-use picket_shared::cluster::{ClusterEvent, ClusterMove, Fence, RequestState};
 use picket_shared::db::Db;
+use picket_shared::db::{ClusterEvent, ClusterMove, Fence, RequestState};
 use picket_shared::health::{self, Probe, Thresholds, Transition};
 use picket_shared::model::{Node, NodeHealth, NodeStatus};
 use picket_shared::placement::{self, Ownership};
@@ -597,7 +597,7 @@ impl Ctx {
         let mut n = 0;
         for chunk in moves.chunks(self.shared.cfg.recovery_batch) {
             n += db
-                .apply_fenced_moves(chunk, fence)
+                .apply_moves(chunk, Some(fence))
                 .await
                 .map_err(|e| e.to_string())?;
         }

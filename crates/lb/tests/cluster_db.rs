@@ -4,8 +4,8 @@
 mod common;
 
 use common::{monitors_on, register};
-use picket_shared::cluster::{ClusterMove, Fence};
 use picket_shared::db::DbError;
+use picket_shared::db::{ClusterMove, Fence};
 use picket_shared::testing::backends;
 use picket_shared::{MonitorId, NodeId};
 
@@ -75,7 +75,7 @@ async fn fenced_moves_need_the_lease_and_the_expected_owner() {
             holder: "lb2",
             now,
         };
-        match db.apply_fenced_moves(&assign, wrong).await {
+        match db.apply_moves(&assign, Some(wrong)).await {
             Err(DbError::Rejected { field: "lease", .. }) => {}
             other => panic!("{}: {other:?}", t.label),
         }
@@ -92,7 +92,7 @@ async fn fenced_moves_need_the_lease_and_the_expected_owner() {
             holder: "lb1",
             now,
         };
-        assert_eq!(db.apply_fenced_moves(&assign, fence).await.unwrap(), 2);
+        assert_eq!(db.apply_moves(&assign, Some(fence)).await.unwrap(), 2);
         assert!(
             db.revision().await.unwrap() > rev,
             "moves bump the revision"
@@ -102,7 +102,7 @@ async fn fenced_moves_need_the_lease_and_the_expected_owner() {
         assert_eq!(own[1].owner(), &c);
         // The same (now stale) plan again changes nothing.
         assert_eq!(
-            db.apply_fenced_moves(&assign, fence).await.unwrap(),
+            db.apply_moves(&assign, Some(fence)).await.unwrap(),
             0,
             "{}",
             t.label
@@ -119,7 +119,7 @@ async fn fenced_moves_need_the_lease_and_the_expected_owner() {
                 from: b.clone(),
             }, // it is on c
         ];
-        assert_eq!(db.apply_fenced_moves(&back, fence).await.unwrap(), 1);
+        assert_eq!(db.apply_moves(&back, Some(fence)).await.unwrap(), 1);
         let own = db.ownership(true).await.unwrap();
         assert_eq!((own[0].assign_node.as_ref(), own[0].owner()), (None, &a));
         assert_eq!(own[1].owner(), &c);
@@ -130,7 +130,7 @@ async fn fenced_moves_need_the_lease_and_the_expected_owner() {
             from: c.clone(),
             to: c.clone(),
         }];
-        assert_eq!(db.apply_fenced_moves(&home, fence).await.unwrap(), 1);
+        assert_eq!(db.apply_moves(&home, Some(fence)).await.unwrap(), 1);
         let own = db.ownership(true).await.unwrap();
         assert_eq!(
             (&own[1].default_node, own[1].assign_node.as_ref()),
@@ -143,7 +143,7 @@ async fn fenced_moves_need_the_lease_and_the_expected_owner() {
             holder: "lb1",
             now: now + 61_000,
         };
-        assert!(db.apply_fenced_moves(&assign, late).await.is_err());
+        assert!(db.apply_moves(&assign, Some(late)).await.is_err());
     }
 }
 

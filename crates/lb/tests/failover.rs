@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use picket_shared::NodeId;
-use picket_shared::db::Db;
+use picket_shared::db::{ClusterMove, Db};
 use picket_shared::model::NodeStatus;
 use picket_shared::testing::{backends, sqlite};
 use serde_json::Value;
@@ -438,17 +438,12 @@ async fn a_half_applied_failover_is_completed_by_the_next_pass() {
             .iter()
             .map(|o| o.monitor)
             .collect();
-    let half = [
-        picket_shared::placement::Move {
-            monitor: ids[0],
-            to: NodeId::from("b"),
-        },
-        picket_shared::placement::Move {
-            monitor: ids[1],
-            to: NodeId::from("b"),
-        },
-    ];
-    t.db.apply_moves(&half).await.unwrap();
+    let half = [0, 1].map(|i| ClusterMove::Assign {
+        monitor: ids[i],
+        from: NodeId::from("a"),
+        to: NodeId::from("b"),
+    });
+    assert_eq!(t.db.apply_moves(&half, None).await.unwrap(), 2);
     let lb = spawn_lb(&t.url, &PACE).await;
     lb.update_loads().await;
     lb.settled().await;

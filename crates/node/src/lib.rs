@@ -20,7 +20,7 @@ use control::Control;
 use metrics::Metrics;
 use picket_shared::auth::Bootstrap;
 use picket_shared::config::NodeConfig;
-use picket_shared::db::Db;
+use picket_shared::db::{ClusterMove, Db, DbError};
 use picket_shared::model::NodeStatus;
 use picket_shared::monitor::Limits;
 use picket_shared::{NodeId, placement};
@@ -192,8 +192,17 @@ impl Node {
 /// Marks the node `leaving` and assigns the monitors it owns to the other
 /// online nodes, water-filled, so they run on without waiting for the health
 /// checker's strikes. Returns how many moved.
-pub async fn leave(db: &Db, node_id: &NodeId) -> Result<u64, picket_shared::db::DbError> {
+pub async fn leave(db: &Db, node_id: &NodeId) -> Result<u64, DbError> {
     db.set_node_status(node_id, NodeStatus::Leaving).await?;
+    let moves = plan_leave(db, node_id).await?;
+    db.apply_moves(&moves, None).await
+}
+
+/// The moves that hand a leaving node's monitors to the other online nodes.
+/// Each is conditional on this node still owning the monitor when it is
+/// applied: if the leader moved one meanwhile (a failover racing the leave),
+/// that move wins and this one is skipped.
+pub async fn plan_leave(db: &Db, node_id: &NodeId) -> Result<Vec<ClusterMove>, DbError> {
     let counts = db.owner_counts().await?;
     let survivors: BTreeMap<NodeId, usize> = db
         .nodes()
@@ -212,6 +221,12 @@ pub async fn leave(db: &Db, node_id: &NodeId) -> Result<u64, picket_shared::db::
         .filter(|o| o.owner() == node_id)
         .map(|o| o.monitor)
         .collect();
-    let moves = placement::plan_failover(&mine, &survivors);
-    db.apply_moves(&moves).await
+    Ok(placement::plan_failover(&mine, &survivors)
+        .into_iter()
+        .map(|m| ClusterMove::Assign {
+            monitor: m.monitor,
+            from: node_id.clone(),
+            to: m.to,
+        })
+        .collect())
 }

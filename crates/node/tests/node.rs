@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use picket_benches::farm::{Behaviour, Farm};
-use picket_shared::placement::Move;
+use picket_shared::db::ClusterMove;
+use picket_shared::monitor::{Limits, MonitorFields};
 use picket_shared::testing::{self, backends};
 use picket_shared::{MonitorId, NodeId, now_ms};
 use serde_json::{Value, json};
@@ -131,11 +132,12 @@ async fn a_monitor_moved_to_another_node_stops_here_within_two_seconds() {
         })
         .await;
 
-        let moved = Move {
+        let moved = ClusterMove::Assign {
             monitor: MonitorId(id),
+            from: NodeId::from("n1"),
             to: n2.clone(),
         };
-        t.db.apply_moves(&[moved]).await.unwrap();
+        assert_eq!(t.db.apply_moves(&[moved], None).await.unwrap(), 1);
         let moved_at = now_ms();
         tokio::time::sleep(Duration::from_millis(3500)).await;
         let late: Vec<_> = farm
@@ -152,11 +154,12 @@ async fn a_monitor_moved_to_another_node_stops_here_within_two_seconds() {
         assert_eq!(status["data"]["running_monitors"], 0, "{}", t.label);
 
         // Moved back, it runs here again.
-        let back = Move {
+        let back = ClusterMove::Assign {
             monitor: MonitorId(id),
+            from: n2.clone(),
             to: NodeId::from("n1"),
         };
-        t.db.apply_moves(&[back]).await.unwrap();
+        assert_eq!(t.db.apply_moves(&[back], None).await.unwrap(), 1);
         let again = now_ms();
         eventually(WAIT, "checks resume", || async {
             farm.hits("m").iter().any(|h| h.at_ms > again).then_some(())
@@ -655,5 +658,64 @@ async fn a_node_that_leaves_hands_its_monitors_over_and_takes_them_back_on_retur
         assert_eq!(owners, ["n1", "n1"], "{}", t.label);
         n1.stop().await.unwrap();
         n2.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_leaving_node_cannot_move_a_monitor_the_leader_moved_first() {
+    // The race: a node plans its leave, the leader fails one of its monitors
+    // over before the plan is applied. The leader's move must stand: the
+    // leaving node may move only what it still owns.
+    for t in backends().await {
+        let db = &t.db;
+        let (n1, n2, n3) = (NodeId::from("n1"), NodeId::from("n2"), NodeId::from("n3"));
+        for n in [&n1, &n2, &n3] {
+            db.register_node(n, n.as_str(), "127.0.0.1:1")
+                .await
+                .unwrap();
+        }
+        let on = |node: &str, name: &str| {
+            let f = MonitorFields::from_json(json!({"name": name, "type": "http",
+                "url": "http://127.0.0.1:1/", "interval": 20, "node_id": node}))
+            .unwrap();
+            let mut canon = f.parse(&Limits::STORED).unwrap().to_fields();
+            canon.node_id = f.node_id;
+            canon
+        };
+        let m = db.create_monitor(&on("n1", "m")).await.unwrap().id;
+        // n2 already runs one, so the leave plan sends m to n3.
+        db.create_monitor(&on("n2", "other")).await.unwrap();
+
+        let plan = picket_node::plan_leave(db, &n1).await.unwrap();
+        assert_eq!(
+            plan,
+            vec![ClusterMove::Assign {
+                monitor: m,
+                from: n1.clone(),
+                to: n3.clone()
+            }],
+            "{}",
+            t.label
+        );
+        // Meanwhile the leader fails m over to n2.
+        let now = now_ms();
+        assert!(db.acquire_lease("leader", "lb", 10_000, now).await.unwrap());
+        let fence = picket_shared::db::Fence {
+            lease: "leader",
+            holder: "lb",
+            now,
+        };
+        let failover = ClusterMove::Assign {
+            monitor: m,
+            from: n1.clone(),
+            to: n2.clone(),
+        };
+        assert_eq!(db.apply_moves(&[failover], Some(fence)).await.unwrap(), 1);
+
+        // The leaving node's stale plan changes nothing: m stays with n2,
+        // owned once, not moved on to n3.
+        assert_eq!(db.apply_moves(&plan, None).await.unwrap(), 0, "{}", t.label);
+        let owner = db.monitor(m).await.unwrap().unwrap().owner().clone();
+        assert_eq!(owner, n2, "{}", t.label);
     }
 }

@@ -5,7 +5,6 @@
 //! take `now` as an argument; `db` is the only module that talks to the database.
 
 pub mod auth;
-pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod health;

@@ -114,17 +114,10 @@ pub const REFUSED_MSG: &str = "refuse me";
 /// is [`REFUSED_MSG`] (a trigger), so a test can fail a write part-way.
 /// [`allow_heartbeats`] lifts it.
 pub async fn refuse_heartbeats(db: &Db) {
-    let sql = match db.backend() {
-        crate::db::Backend::Sqlite => {
-            "CREATE TRIGGER refuse_heartbeat BEFORE INSERT ON heartbeat \
-             WHEN NEW.msg = 'refuse me' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-        }
-        crate::db::Backend::MySql => {
-            "CREATE TRIGGER refuse_heartbeat BEFORE INSERT ON heartbeat FOR EACH ROW \
-             IF NEW.msg = 'refuse me' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF"
-        }
-    };
-    sqlx::query(sql)
+    let sql =
+        db.dialect()
+            .failing_insert_trigger("refuse_heartbeat", "heartbeat", "msg", REFUSED_MSG);
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(db.pool())
         .await
         .expect("create trigger");

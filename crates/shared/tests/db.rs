@@ -1,9 +1,8 @@
 //! The data layer against real SQLite and MariaDB databases.
 
-use picket_shared::db::DbError;
+use picket_shared::db::{ClusterMove, DbError};
 use picket_shared::model::{Heartbeat, NodeStatus, Status};
 use picket_shared::monitor::MonitorFields;
-use picket_shared::placement::Move;
 use picket_shared::testing::backends;
 use picket_shared::{MonitorId, NodeId, now_ms};
 use serde_json::json;
@@ -61,12 +60,12 @@ async fn monitors_go_to_the_least_loaded_online_node_and_follow_revisions() {
         assert!(db.changes_since(rev1).await.unwrap().changed.is_empty());
 
         // An ownership move is a change the owner's reconcile loop sees.
-        db.apply_moves(&[Move {
+        let moved = ClusterMove::Assign {
             monitor: m1.id,
+            from: a.clone(),
             to: b.clone(),
-        }])
-        .await
-        .unwrap();
+        };
+        assert_eq!(db.apply_moves(&[moved], None).await.unwrap(), 1);
         let ch = db.changes_since(rev1).await.unwrap();
         assert_eq!(ch.changed.len(), 1);
         assert_eq!(ch.changed[0].owner(), &b);
@@ -200,7 +199,7 @@ async fn api_keys_are_stored_hashed_and_verified() {
 
 #[tokio::test]
 async fn a_handed_over_request_is_claimed_once_and_an_abandoned_one_never_runs() {
-    use picket_shared::cluster::RequestState;
+    use picket_shared::db::RequestState;
     for t in backends().await {
         let db = &t.db;
         let now = now_ms();

@@ -1,14 +1,11 @@
 //! Cluster coordination in the database, for the balancers: the leader lease,
-//! ownership moves fenced by that lease, the failover/recovery/rebalance
-//! history (`cluster_event`), and the admin requests a balancer that is not
-//! the leader hands to the leader (`cluster_request`).
-//!
-//! Moves are conditional on the monitor's owner being what the plan assumed, so
-//! applying a stale or half-applied plan again is harmless: rows that changed in
-//! between are skipped, and the next (level-triggered) pass plans afresh.
+//! the failover/recovery/rebalance history (`cluster_event`), and the admin
+//! requests a balancer that is not the leader hands to the leader
+//! (`cluster_request`). The lease fences the leader's moves
+//! ([`super::ownership`]).
 
-use crate::db::{Backend, Db, DbError, Result};
-use crate::ids::{MonitorId, NodeId};
+use super::{Db, Result};
+use crate::ids::NodeId;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -17,35 +14,6 @@ use sqlx::Row;
 pub struct Lease {
     pub holder: String,
     pub expires_at: i64,
-}
-
-/// The lease a write must still hold at commit time.
-#[derive(Debug, Clone, Copy)]
-pub struct Fence<'a> {
-    pub lease: &'a str,
-    pub holder: &'a str,
-    /// Epoch ms; the lease must expire after this.
-    pub now: i64,
-}
-
-/// One ownership change with the owner it expects to replace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterMove {
-    /// Failover: run `monitor` on `to` for now (`assign_node`); `to` being the
-    /// monitor's home clears the assignment instead.
-    Assign {
-        monitor: MonitorId,
-        from: NodeId,
-        to: NodeId,
-    },
-    /// Rebalance: make `to` the monitor's home and clear any assignment.
-    Home {
-        monitor: MonitorId,
-        from: NodeId,
-        to: NodeId,
-    },
-    /// Recovery: clear `assign_node` (currently `from`), sending it home.
-    Recover { monitor: MonitorId, from: NodeId },
 }
 
 /// One entry of the cluster history.
@@ -109,21 +77,16 @@ impl Db {
         now: i64,
     ) -> Result<bool> {
         let until = now + ttl_ms;
-        let insert = match self.backend() {
-            Backend::Sqlite => {
-                "INSERT OR IGNORE INTO lease (name, holder, expires_at) VALUES (?, ?, ?)"
-            }
-            Backend::MySql => {
-                "INSERT IGNORE INTO lease (name, holder, expires_at) VALUES (?, ?, ?)"
-            }
-        };
-        sqlx::query(insert)
+        let insert = self
+            .dialect()
+            .insert_ignore("lease (name, holder, expires_at) VALUES (?, ?, ?)");
+        self.query_built(insert)
             .bind(name)
             .bind(holder)
             .bind(until)
-            .execute(self.pool())
+            .execute(&self.pool)
             .await?;
-        sqlx::query(
+        self.query(
             "UPDATE lease SET holder = ?, expires_at = ? \
              WHERE name = ? AND (holder = ? OR expires_at <= ?)",
         )
@@ -132,7 +95,7 @@ impl Db {
         .bind(name)
         .bind(holder)
         .bind(now)
-        .execute(self.pool())
+        .execute(&self.pool)
         .await?;
         Ok(self
             .lease(name)
@@ -143,18 +106,19 @@ impl Db {
     /// Gives lease `name` up at once if `holder` has it (a clean shutdown), so
     /// another balancer need not wait for it to expire.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
-        sqlx::query("UPDATE lease SET expires_at = 0 WHERE name = ? AND holder = ?")
+        self.query("UPDATE lease SET expires_at = 0 WHERE name = ? AND holder = ?")
             .bind(name)
             .bind(holder)
-            .execute(self.pool())
+            .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     pub async fn lease(&self, name: &str) -> Result<Option<Lease>> {
-        let row = sqlx::query("SELECT holder, expires_at FROM lease WHERE name = ?")
+        let row = self
+            .query("SELECT holder, expires_at FROM lease WHERE name = ?")
             .bind(name)
-            .fetch_optional(self.pool())
+            .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
             Ok(Lease {
@@ -163,88 +127,6 @@ impl Db {
             })
         })
         .transpose()
-    }
-
-    /// Applies moves in one transaction with one revision bump, only while
-    /// `fence` still holds: a balancer that lost the lease mid-pass changes
-    /// nothing (`DbError::Rejected` on field `lease`). Each move applies only if
-    /// the monitor's owner is still the one it expects. Returns rows changed.
-    pub async fn apply_fenced_moves(&self, moves: &[ClusterMove], fence: Fence<'_>) -> Result<u64> {
-        if moves.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.pool().begin().await?;
-        let r: Result<u64> = async {
-            let c: &mut sqlx::AnyConnection = &mut tx;
-            // The revision bump first: it takes the write lock, which orders
-            // this transaction against every other ownership change.
-            sqlx::query("UPDATE revision SET rev = rev + 1 WHERE id = 1")
-                .execute(&mut *c)
-                .await?;
-            let rev: i64 = sqlx::query("SELECT rev FROM revision WHERE id = 1")
-                .fetch_one(&mut *c)
-                .await?
-                .try_get("rev")?;
-            let lease = sqlx::query("SELECT holder, expires_at FROM lease WHERE name = ?")
-                .bind(fence.lease)
-                .fetch_optional(&mut *c)
-                .await?;
-            let held = match lease {
-                Some(r) => {
-                    let holder: String = r.try_get("holder")?;
-                    let until: i64 = r.try_get("expires_at")?;
-                    holder == fence.holder && until > fence.now
-                }
-                None => false,
-            };
-            if !held {
-                return Err(DbError::Rejected {
-                    field: "lease",
-                    msg: format!("'{}' does not hold lease '{}'", fence.holder, fence.lease),
-                });
-            }
-            let mut n = 0;
-            for m in moves {
-                let q = match m {
-                    ClusterMove::Assign { monitor, from, to } => sqlx::query(
-                        "UPDATE monitor SET assign_node = CASE WHEN default_node_id = ? THEN NULL ELSE ? END, \
-                         rev = ? WHERE id = ? AND owner = ?",
-                    )
-                    .bind(to.as_str())
-                    .bind(to.as_str())
-                    .bind(rev)
-                    .bind(monitor.0)
-                    .bind(from.as_str()),
-                    ClusterMove::Home { monitor, from, to } => sqlx::query(
-                        "UPDATE monitor SET default_node_id = ?, assign_node = NULL, rev = ? \
-                         WHERE id = ? AND owner = ?",
-                    )
-                    .bind(to.as_str())
-                    .bind(rev)
-                    .bind(monitor.0)
-                    .bind(from.as_str()),
-                    ClusterMove::Recover { monitor, from } => sqlx::query(
-                        "UPDATE monitor SET assign_node = NULL, rev = ? WHERE id = ? AND assign_node = ?",
-                    )
-                    .bind(rev)
-                    .bind(monitor.0)
-                    .bind(from.as_str()),
-                };
-                n += q.execute(&mut *c).await?.rows_affected();
-            }
-            Ok(n)
-        }
-        .await;
-        match r {
-            Ok(n) => {
-                tx.commit().await?;
-                Ok(n)
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                Err(e)
-            }
-        }
     }
 
     /// Appends to the cluster history (and prunes it to the last entries).
@@ -256,7 +138,7 @@ impl Db {
         moved: u64,
         detail: &str,
     ) -> Result<()> {
-        sqlx::query(
+        self.query(
             "INSERT INTO cluster_event (time, kind, node_id, moved, detail) VALUES (?, ?, ?, ?, ?)",
         )
         .bind(time)
@@ -264,16 +146,17 @@ impl Db {
         .bind(node.map(|n| n.as_str().to_owned()))
         .bind(moved as i64)
         .bind(detail)
-        .execute(self.pool())
+        .execute(&self.pool)
         .await?;
-        let max: Option<i64> = sqlx::query("SELECT MAX(id) AS m FROM cluster_event")
-            .fetch_one(self.pool())
+        let max: Option<i64> = self
+            .query("SELECT MAX(id) AS m FROM cluster_event")
+            .fetch_one(&self.pool)
             .await?
             .try_get("m")?;
         if let Some(max) = max.filter(|m| *m > EVENTS_KEPT) {
-            sqlx::query("DELETE FROM cluster_event WHERE id <= ?")
+            self.query("DELETE FROM cluster_event WHERE id <= ?")
                 .bind(max - EVENTS_KEPT)
-                .execute(self.pool())
+                .execute(&self.pool)
                 .await?;
         }
         Ok(())
@@ -281,13 +164,14 @@ impl Db {
 
     /// The latest `limit` events, newest first.
     pub async fn recent_events(&self, limit: i64) -> Result<Vec<ClusterEvent>> {
-        let rows = sqlx::query(
-            "SELECT id, time, kind, node_id, moved, detail FROM cluster_event \
+        let rows = self
+            .query(
+                "SELECT id, time, kind, node_id, moved, detail FROM cluster_event \
              ORDER BY id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+            )
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ClusterEvent {
@@ -301,21 +185,19 @@ impl Db {
             })
             .collect()
     }
-}
 
-impl Db {
     /// Hands `kind` to the leader on behalf of balancer `by`; returns the
     /// request's id for [`Db::cluster_request_state`].
     pub async fn request_cluster_action(&self, kind: &str, by: &str, now: i64) -> Result<i64> {
-        let mut c = self.pool().acquire().await?;
-        sqlx::query(
+        let mut c = self.pool.acquire().await?;
+        self.query(
             "DELETE FROM cluster_request \
              WHERE requested_at < ? AND state IN ('done', 'abandoned')",
         )
         .bind(now - REQUESTS_KEPT_MS)
         .execute(&mut *c)
         .await?;
-        sqlx::query(
+        self.query(
             "INSERT INTO cluster_request (kind, requested_by, requested_at, state) \
              VALUES (?, ?, ?, 'pending')",
         )
@@ -335,20 +217,21 @@ impl Db {
         now: i64,
         max_age_ms: i64,
     ) -> Result<Vec<ClusterRequest>> {
-        sqlx::query(
+        self.query(
             "UPDATE cluster_request SET state = 'abandoned', finished_at = ? \
              WHERE state = 'pending' AND requested_at < ?",
         )
         .bind(now)
         .bind(now - max_age_ms)
-        .execute(self.pool())
+        .execute(&self.pool)
         .await?;
-        let rows = sqlx::query(
-            "SELECT id, kind, requested_by FROM cluster_request \
+        let rows = self
+            .query(
+                "SELECT id, kind, requested_by FROM cluster_request \
              WHERE state = 'pending' ORDER BY id LIMIT 16",
-        )
-        .fetch_all(self.pool())
-        .await?;
+            )
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ClusterRequest {
@@ -363,14 +246,15 @@ impl Db {
     /// Claims a pending request for balancer `by`. False when another
     /// balancer claimed it or its asker abandoned it first.
     pub async fn claim_cluster_request(&self, id: i64, by: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE cluster_request SET state = 'running', taken_by = ? \
+        let r = self
+            .query(
+                "UPDATE cluster_request SET state = 'running', taken_by = ? \
              WHERE id = ? AND state = 'pending'",
-        )
-        .bind(by)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+            )
+            .bind(by)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -382,7 +266,7 @@ impl Db {
         result: &str,
         now: i64,
     ) -> Result<()> {
-        sqlx::query(
+        self.query(
             "UPDATE cluster_request SET state = 'done', status = ?, result = ?, finished_at = ? \
              WHERE id = ? AND state = 'running'",
         )
@@ -390,7 +274,7 @@ impl Db {
         .bind(result)
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -398,23 +282,24 @@ impl Db {
     /// Withdraws a request nobody has claimed yet. False when it is already
     /// running or done (its outcome will still be written).
     pub async fn abandon_cluster_request(&self, id: i64, now: i64) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE cluster_request SET state = 'abandoned', finished_at = ? \
+        let r = self
+            .query(
+                "UPDATE cluster_request SET state = 'abandoned', finished_at = ? \
              WHERE id = ? AND state = 'pending'",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
     pub async fn cluster_request_state(&self, id: i64) -> Result<Option<RequestState>> {
-        let Some(r) =
-            sqlx::query("SELECT state, taken_by, status, result FROM cluster_request WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?
+        let Some(r) = self
+            .query("SELECT state, taken_by, status, result FROM cluster_request WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
         else {
             return Ok(None);
         };

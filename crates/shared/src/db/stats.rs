@@ -1,0 +1,145 @@
+//! The per-minute, per-hour and per-day uptime aggregates: added in the
+//! heartbeat write's transaction, read for uptime figures.
+
+use super::dialect::Set;
+use super::{DAY_MS, Db, Result};
+use crate::ids::{MonitorId, NodeId};
+use crate::model::{Heartbeat, Uptime, WindowStats};
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// The aggregate tables and their bucket sizes.
+pub(crate) const STAT_TABLES: [(&str, i64); 3] = [
+    ("stat_minute", 60_000),
+    ("stat_hour", 3_600_000),
+    ("stat_day", DAY_MS),
+];
+
+/// The window each aggregate table serves in the uptime figures (Uptime
+/// Kuma's 24 h, 7 d and 30 d).
+const UPTIME_WINDOWS: [(&str, i64); 3] = [
+    ("stat_minute", DAY_MS),
+    ("stat_hour", 7 * DAY_MS),
+    ("stat_day", 30 * DAY_MS),
+];
+
+/// One aggregate bucket to add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatRow {
+    pub monitor: MonitorId,
+    /// The node that wrote the beats (the insert keeps the row only while it owns the monitor).
+    pub node: NodeId,
+    /// Bucket start, epoch ms (UTC).
+    pub ts: i64,
+    pub stats: WindowStats,
+}
+
+/// Folds beats into buckets of `bucket_ms` per monitor and node. Pure.
+pub fn aggregate(beats: &[Heartbeat], bucket_ms: i64) -> Vec<StatRow> {
+    let mut map: BTreeMap<(MonitorId, &NodeId, i64), WindowStats> = BTreeMap::new();
+    for b in beats {
+        let ts = b.time - b.time.rem_euclid(bucket_ms);
+        map.entry((b.monitor_id, &b.node_id, ts))
+            .or_default()
+            .add(b.status, b.ping);
+    }
+    map.into_iter()
+        .map(|((monitor, node, ts), stats)| StatRow {
+            monitor,
+            node: node.clone(),
+            ts,
+            stats,
+        })
+        .collect()
+}
+
+impl Db {
+    /// Adds per-bucket counts to a stat table, for rows whose node owns the
+    /// monitor, inside the caller's transaction.
+    pub(crate) async fn add_stats(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        table: &str,
+        rows: &[StatRow],
+    ) -> Result<()> {
+        let mut sql = format!(
+            "INSERT INTO {table} (monitor_id, ts, up, down, ping_sum, ping_count) \
+             SELECT v.m, v.t, v.u, v.d, v.ps, v.pc FROM ("
+        );
+        for i in 0..rows.len() {
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            sql.push_str("SELECT ? AS m, ? AS n, ? AS t, ? AS u, ? AS d, ? AS ps, ? AS pc");
+        }
+        sql.push_str(") v JOIN monitor ON monitor.id = v.m AND monitor.owner = v.n WHERE 1 = 1");
+        sql.push_str(&self.dialect().upsert(
+            table,
+            &["monitor_id", "ts"],
+            &[
+                Set::Add("up"),
+                Set::Add("down"),
+                Set::Add("ping_sum"),
+                Set::Add("ping_count"),
+            ],
+            &[],
+        ));
+        let mut q = self.query_built(sql);
+        for r in rows {
+            q = q
+                .bind(r.monitor.0)
+                .bind(r.node.as_str())
+                .bind(r.ts)
+                .bind(r.stats.up)
+                .bind(r.stats.down)
+                .bind(r.stats.ping_sum)
+                .bind(r.stats.ping_count);
+        }
+        q.execute(&mut *c).await?;
+        Ok(())
+    }
+
+    /// Uptime figures of every monitor with any beat in the last 30 days, read
+    /// from the aggregates (never from raw heartbeats). `only` limits it to one.
+    pub async fn uptime(
+        &self,
+        now_ms: i64,
+        only: Option<MonitorId>,
+    ) -> Result<BTreeMap<MonitorId, Uptime>> {
+        let d = self.dialect();
+        let mut out: BTreeMap<MonitorId, Uptime> = BTreeMap::new();
+        for (table, span) in UPTIME_WINDOWS {
+            let filter = if only.is_some() {
+                " AND monitor_id = ?"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT monitor_id, {} AS up, {} AS down, SUM(ping_sum) AS ps, {} AS pc \
+                 FROM {table} WHERE ts >= ?{filter} GROUP BY monitor_id",
+                d.sum_int("up"),
+                d.sum_int("down"),
+                d.sum_int("ping_count")
+            );
+            let mut q = self.query_built(sql).bind(now_ms - span);
+            if let Some(id) = only {
+                q = q.bind(id.0);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let w = WindowStats {
+                    up: r.try_get("up")?,
+                    down: r.try_get("down")?,
+                    ping_sum: r.try_get::<Option<f64>, _>("ps")?.unwrap_or(0.0),
+                    ping_count: r.try_get("pc")?,
+                };
+                let u = out.entry(MonitorId(r.try_get("monitor_id")?)).or_default();
+                match table {
+                    "stat_minute" => u.day = w,
+                    "stat_hour" => u.week = w,
+                    _ => u.month = w,
+                }
+            }
+        }
+        Ok(out)
+    }
+}
