@@ -6,7 +6,7 @@
 use crate::metrics::Metrics;
 use crate::scheduler::{Ensured, Lease, Scheduler, Start};
 use picket_shared::db::{Db, DbError, MonitorRecord};
-use picket_shared::monitor::Limits;
+use picket_shared::monitor::MonitorSpec;
 use picket_shared::{NodeId, now_ms};
 use rand::Rng;
 use std::sync::Arc;
@@ -84,11 +84,13 @@ impl Control {
         let mut rng = rand::rng();
         let mut n = 0;
         for rec in &owned {
-            let interval = Duration::from_secs(interval_of(rec).into());
-            let phase = interval.mul_f64(rng.random::<f64>());
-            let start = Start {
-                first: first_check(phase, interval, since_start),
-                phase,
+            let start = |spec: &MonitorSpec| {
+                let interval = Duration::from_secs(spec.interval_secs.into());
+                let phase = interval.mul_f64(rng.random::<f64>());
+                Start {
+                    first: first_check(phase, interval, since_start),
+                    phase,
+                }
             };
             if self.apply(rec, start) == Some(Ensured::Started) {
                 n += 1;
@@ -98,14 +100,22 @@ impl Control {
         Ok(n)
     }
 
-    /// Starts, restarts or stops one monitor according to its row.
-    fn apply(&self, rec: &MonitorRecord, start: Start) -> Option<Ensured> {
+    /// Starts, restarts or stops one monitor according to its row; `start`
+    /// says when a started one is first checked.
+    fn apply(
+        &self,
+        rec: &MonitorRecord,
+        start: impl FnOnce(&MonitorSpec) -> Start,
+    ) -> Option<Ensured> {
         if rec.owner() != &self.me.id || !rec.active() {
             self.sched.stop(rec.id);
             return None;
         }
-        match rec.fields.parse(&Limits::STORED) {
-            Ok(spec) => Some(self.sched.ensure(rec.id, spec, start)),
+        match rec.spec() {
+            Ok(spec) => {
+                let start = start(&spec);
+                Some(self.sched.ensure(rec.id, spec, start))
+            }
             Err(errs) => {
                 let why: Vec<String> = errs.iter().map(ToString::to_string).collect();
                 tracing::warn!(monitor = %rec.id, errors = %why.join("; "), "cannot run monitor");
@@ -124,7 +134,7 @@ impl Control {
             let was = self.sched.contains(rec.id);
             // Spread a burst of moved-in monitors over a second.
             let jitter = Duration::from_millis(rng.random_range(0..1000));
-            match self.apply(rec, Start::after(jitter)) {
+            match self.apply(rec, |_| Start::after(jitter)) {
                 Some(Ensured::Started) => out.started += 1,
                 Some(Ensured::Restarted) => out.restarted += 1,
                 Some(Ensured::Unchanged) => {}
@@ -221,10 +231,6 @@ impl Control {
 fn first_check(phase: Duration, interval: Duration, since_start: Duration) -> Duration {
     let window = interval.mul_f64(0.9).saturating_sub(since_start);
     phase.mul_f64(window.as_secs_f64() / interval.as_secs_f64())
-}
-
-fn interval_of(rec: &MonitorRecord) -> u32 {
-    rec.fields.interval.unwrap_or(60).clamp(1, 86_400) as u32
 }
 
 #[cfg(test)]

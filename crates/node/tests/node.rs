@@ -233,12 +233,14 @@ async fn a_starting_node_checks_every_monitor_it_loads_and_skips_none_as_fenced(
         // is due at once, as the node starts them.
         let names: Vec<String> = (0..300).map(|i| format!("m{i}")).collect();
         for name in &names {
-            let fields = picket_shared::monitor::MonitorFields::from_json(json!({
+            let m = MonitorFields::from_json(json!({
                 "name": name, "type": "http", "url": farm.url(name),
                 "interval": 1, "timeout": 0.8, "node_id": "n1"
             }))
+            .unwrap()
+            .validate(&Limits::STORED)
             .unwrap();
-            t.db.create_monitor(&fields).await.unwrap();
+            t.db.create_monitor(&m).await.unwrap();
         }
         let node = spawn_node(&t.url, "n1", &[]).await;
         eventually(WAIT, "every monitor checked", || async {
@@ -675,12 +677,11 @@ async fn a_leaving_node_cannot_move_a_monitor_the_leader_moved_first() {
                 .unwrap();
         }
         let on = |node: &str, name: &str| {
-            let f = MonitorFields::from_json(json!({"name": name, "type": "http",
+            MonitorFields::from_json(json!({"name": name, "type": "http",
                 "url": "http://127.0.0.1:1/", "interval": 20, "node_id": node}))
-            .unwrap();
-            let mut canon = f.parse(&Limits::STORED).unwrap().to_fields();
-            canon.node_id = f.node_id;
-            canon
+            .unwrap()
+            .validate(&Limits::STORED)
+            .unwrap()
         };
         let m = db.create_monitor(&on("n1", "m")).await.unwrap().id;
         // n2 already runs one, so the leave plan sends m to n3.

@@ -17,13 +17,12 @@ async fn one_monitor(db: &Db, node: &NodeId) -> MonitorId {
     db.register_node(node, node.as_str(), "127.0.0.1:1")
         .await
         .unwrap();
-    let f = MonitorFields::from_json(
-        json!({"name": "m", "type": "http", "url": "http://127.0.0.1:1/", "interval": 20}),
-    )
+    let m = MonitorFields::from_json(json!({"name": "m", "type": "http",
+        "url": "http://127.0.0.1:1/", "interval": 20, "node_id": node.as_str()}))
+    .unwrap()
+    .validate(&Limits::STORED)
     .unwrap();
-    let mut fields = f.parse(&Limits::STORED).unwrap().to_fields();
-    fields.node_id = Some(node.to_string());
-    db.create_monitor(&fields).await.unwrap().id
+    db.create_monitor(&m).await.unwrap().id
 }
 
 fn beats(m: MonitorId, node: &NodeId, n: usize, msg: &str) -> Vec<Heartbeat> {

@@ -2,23 +2,20 @@
 
 use picket_shared::db::{ClusterMove, DbError};
 use picket_shared::model::{Heartbeat, NodeStatus, Status};
-use picket_shared::monitor::MonitorFields;
+use picket_shared::monitor::{MonitorFields, ValidMonitor};
 use picket_shared::testing::backends;
 use picket_shared::{MonitorId, NodeId, now_ms};
 use serde_json::json;
 
-fn http(name: &str, node: Option<&str>) -> MonitorFields {
+fn http(name: &str, node: Option<&str>) -> ValidMonitor {
     let mut v = json!({"name": name, "type": "http", "url": "http://127.0.0.1:1/", "interval": 20});
     if let Some(n) = node {
         v["node_id"] = json!(n);
     }
-    let f = MonitorFields::from_json(v).unwrap();
-    let mut canon = f
-        .parse(&picket_shared::monitor::Limits::STORED)
+    MonitorFields::from_json(v)
         .unwrap()
-        .to_fields();
-    canon.node_id = f.node_id;
-    canon
+        .validate(&picket_shared::monitor::Limits::STORED)
+        .unwrap()
 }
 
 fn beat(m: MonitorId, node: &str) -> Heartbeat {

@@ -3,7 +3,7 @@
 
 use picket_shared::db::aggregate;
 use picket_shared::model::{Heartbeat, Status, WindowStats};
-use picket_shared::monitor::{Limits, MonitorFields};
+use picket_shared::monitor::{Limits, MonitorFields, ValidMonitor};
 use picket_shared::testing::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbeats};
 use picket_shared::{MonitorId, NodeId};
 use serde_json::json;
@@ -12,14 +12,17 @@ const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
 
-fn monitor(name: &str, node: &str) -> MonitorFields {
-    let f = MonitorFields::from_json(
-        json!({"name": name, "type": "http", "url": "http://127.0.0.1:1/", "interval": 20}),
+fn monitor(name: &str, node: &str) -> ValidMonitor {
+    monitor_at(name, node, "http://127.0.0.1:1/")
+}
+
+fn monitor_at(name: &str, node: &str, url: &str) -> ValidMonitor {
+    MonitorFields::from_json(
+        json!({"name": name, "type": "http", "url": url, "interval": 20, "node_id": node}),
     )
-    .unwrap();
-    let mut canon = f.parse(&Limits::STORED).unwrap().to_fields();
-    canon.node_id = Some(node.into());
-    canon
+    .unwrap()
+    .validate(&Limits::STORED)
+    .unwrap()
 }
 
 fn beat(m: MonitorId, node: &str, time: i64, status: Status, ping: Option<f64>) -> Heartbeat {
@@ -153,11 +156,12 @@ async fn certificate_facts_are_upserted_per_monitor() {
         assert_eq!(db.tls_info(MonitorId(m.0 + 100)).await.unwrap(), None);
 
         // An edit that keeps the target keeps the facts; a new target drops them.
-        let mut renamed = monitor("renamed", "a");
-        db.update_monitor(m, &renamed).await.unwrap();
+        db.update_monitor(m, &monitor("renamed", "a"))
+            .await
+            .unwrap();
         assert_eq!(db.tls_info(m).await.unwrap(), Some(i), "{}", t.label);
-        renamed.url = Some("http://127.0.0.1:2/".into());
-        db.update_monitor(m, &renamed).await.unwrap();
+        let moved = monitor_at("renamed", "a", "http://127.0.0.1:2/");
+        db.update_monitor(m, &moved).await.unwrap();
         assert_eq!(db.tls_info(m).await.unwrap(), None, "{}", t.label);
         // A check of the old URL still in flight cannot bring them back.
         db.save_tls_info(m, url, 30, true, 5_000, 4_000)

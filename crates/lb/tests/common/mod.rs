@@ -258,13 +258,11 @@ pub async fn monitors_on(db: &Db, node: &str, n: usize) {
     for i in 0..n {
         let v = json!({"name": format!("{node}-{i}"), "type": "http",
             "url": "http://127.0.0.1:1/", "interval": 20, "node_id": node});
-        let f = MonitorFields::from_json(v).unwrap();
-        let mut canon = f
-            .parse(&picket_shared::monitor::Limits::STORED)
+        let m = MonitorFields::from_json(v)
             .unwrap()
-            .to_fields();
-        canon.node_id = f.node_id;
-        db.create_monitor(&canon).await.unwrap();
+            .validate(&picket_shared::monitor::Limits::STORED)
+            .unwrap();
+        db.create_monitor(&m).await.unwrap();
     }
 }
 

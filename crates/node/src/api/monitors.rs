@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use picket_shared::db::MonitorRecord;
 use picket_shared::model::{TlsInfo, Uptime};
-use picket_shared::monitor::{MonitorFields, MonitorKind};
+use picket_shared::monitor::{MonitorFields, ValidMonitor};
 use picket_shared::{MonitorId, NodeId, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,26 +25,9 @@ pub fn monitor_json(rec: &MonitorRecord) -> Value {
     v
 }
 
-/// Validates `fields` and returns the canonical form to store.
-fn canonical(st: &AppState, fields: &MonitorFields) -> Result<MonitorFields, ApiError> {
-    let spec = fields.parse(&st.0.limits).map_err(ApiError::invalid)?;
-    let mut canon = spec.to_fields();
-    canon.node_id = fields.node_id.clone();
-    canon.push_token = fields.push_token.clone();
-    if spec.kind == MonitorKind::Push && canon.push_token.is_none() {
-        canon.push_token = Some(new_push_token());
-    }
-    Ok(canon)
-}
-
-/// A fresh push token: 32 letters and digits, as Uptime Kuma generates.
-fn new_push_token() -> String {
-    use rand::Rng;
-    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..32)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
+/// Validates `fields` into the one form that is stored.
+fn validate(st: &AppState, fields: &MonitorFields) -> Result<ValidMonitor, ApiError> {
+    fields.validate(&st.0.limits).map_err(ApiError::invalid)
 }
 
 fn fields_from(body: Value) -> Result<MonitorFields, ApiError> {
@@ -96,8 +79,8 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> Api
 
 pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
     let fields = fields_from(body)?;
-    let canon = canonical(&st, &fields)?;
-    let rec = st.0.db.create_monitor(&canon).await?;
+    let valid = validate(&st, &fields)?;
+    let rec = st.0.db.create_monitor(&valid).await?;
     tracing::info!(monitor = %rec.id, home = %rec.default_node_id, "monitor created");
     Ok((
         StatusCode::CREATED,
@@ -135,8 +118,8 @@ pub async fn update(
     let rec = load(&st, &raw).await?;
     let mut merged = rec.fields.clone();
     merged.overlay(patch);
-    let canon = canonical(&st, &merged)?;
-    let rec = st.0.db.update_monitor(rec.id, &canon).await?;
+    let valid = validate(&st, &merged)?;
+    let rec = st.0.db.update_monitor(rec.id, &valid).await?;
     ok("Saved.", monitor_json(&rec))
 }
 

@@ -3,7 +3,7 @@
 
 use super::{AnyQuery, Db, DbError, Result};
 use crate::ids::{MonitorId, NodeId};
-use crate::monitor::MonitorFields;
+use crate::monitor::{FieldError, Limits, MonitorFields, MonitorSpec, ValidMonitor, defaults};
 use crate::now_ms;
 use crate::placement;
 use sqlx::Row;
@@ -30,6 +30,13 @@ impl MonitorRecord {
     }
     pub fn active(&self) -> bool {
         self.fields.active.unwrap_or(true)
+    }
+
+    /// The typed spec a node runs. Stored rows were validated when written,
+    /// and are held only to [`Limits::STORED`], so a later, stricter minimum
+    /// interval does not make a node drop them.
+    pub fn spec(&self) -> Result<MonitorSpec, Vec<FieldError>> {
+        self.fields.parse(&Limits::STORED)
     }
 }
 
@@ -61,15 +68,15 @@ const MONITOR_OWNED_TABLES: [&str; 5] = [
 ];
 
 impl Db {
-    /// Inserts a validated monitor. Its home is `fields.node_id` when set (which
+    /// Inserts a validated monitor. Its home is `m.node_id` when set (which
     /// must name a known node), else the least-loaded online node.
-    pub async fn create_monitor(&self, fields: &MonitorFields) -> Result<MonitorRecord> {
+    pub async fn create_monitor(&self, m: &ValidMonitor) -> Result<MonitorRecord> {
         in_tx!(self, |c| {
             let rev = self.bump_rev(c).await?;
-            let home = match fields.node_id.as_deref() {
+            let home = match &m.node_id {
                 Some(id) => {
-                    self.require_node(c, id).await?;
-                    NodeId::from(id)
+                    self.require_node(c, id.as_str()).await?;
+                    id.clone()
                 }
                 None => {
                     let online = self.online_nodes_in(c).await?;
@@ -89,7 +96,7 @@ impl Db {
                 &MONITOR_COLS["id, ".len()..],
                 vec!["?"; 32].join(", ")
             );
-            bind_fields(self.query_built(sql), fields)
+            bind_monitor(self.query_built(sql), m)
                 .bind(home.as_str())
                 .bind(None::<String>)
                 .bind(rev)
@@ -105,23 +112,20 @@ impl Db {
         })
     }
 
-    /// Replaces a monitor's fields (already merged and validated by the caller).
-    /// A changed `node_id` re-homes it and clears any temporary assignment; a
-    /// changed URL or type drops the certificate facts of the old target.
-    pub async fn update_monitor(
-        &self,
-        id: MonitorId,
-        fields: &MonitorFields,
-    ) -> Result<MonitorRecord> {
+    /// Replaces a monitor's settings (already merged and validated by the
+    /// caller). A changed `node_id` re-homes it and clears any temporary
+    /// assignment; a changed URL or type drops the certificate facts of the
+    /// old target.
+    pub async fn update_monitor(&self, id: MonitorId, m: &ValidMonitor) -> Result<MonitorRecord> {
+        let fields = m.fields();
         in_tx!(self, |c| {
             let rev = self.bump_rev(c).await?;
             let Some(current) = self.monitor_in(c, id).await? else {
                 return Err(DbError::NotFound(format!("monitor {id}")));
             };
-            let home = fields
+            let home = m
                 .node_id
                 .clone()
-                .map(NodeId)
                 .unwrap_or_else(|| current.default_node_id.clone());
             let assign = if home == current.default_node_id {
                 current.assign_node.clone()
@@ -135,7 +139,7 @@ impl Db {
                 .map(|col| format!("{col} = ?"))
                 .collect();
             let sql = format!("UPDATE monitor SET {} WHERE id = ?", sets.join(", "));
-            bind_fields(self.query_built(sql), fields)
+            bind_monitor(self.query_built(sql), m)
                 .bind(home.as_str())
                 .bind(assign.as_ref().map(|a| a.as_str().to_owned()))
                 .bind(rev)
@@ -281,9 +285,13 @@ fn unique_push_token(e: sqlx::Error) -> DbError {
     }
 }
 
-/// Binds the 27 configuration columns, in `MONITOR_COLS` order after `id`.
-fn bind_fields<'q>(q: AnyQuery<'q>, f: &MonitorFields) -> AnyQuery<'q> {
-    let b = |v: Option<bool>| v.map(i64::from);
+/// Binds the 27 configuration columns, in `MONITOR_COLS` order after `id`:
+/// the typed settings from the spec, the kind's own from its canonical flat
+/// form. Columns a kind does not use take the schema's defaults.
+fn bind_monitor<'q>(q: AnyQuery<'q>, m: &ValidMonitor) -> AnyQuery<'q> {
+    let s = &m.spec;
+    let f = m.fields();
+    let flag = |v: Option<bool>| i64::from(v.unwrap_or(false));
     let headers = f.headers.as_ref().map(|h| match h {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -292,37 +300,33 @@ fn bind_fields<'q>(q: AnyQuery<'q>, f: &MonitorFields) -> AnyQuery<'q> {
         .accepted_statuscodes
         .as_ref()
         .map(|c| serde_json::to_string(c).unwrap_or_else(|_| "[]".into()));
-    q.bind(f.name.clone().unwrap_or_default())
-        .bind(f.kind.clone().unwrap_or_default())
-        .bind(f.url.clone())
-        .bind(f.hostname.clone())
+    q.bind(s.name.clone())
+        .bind(s.kind.monitor_type().as_str())
+        .bind(f.url)
+        .bind(f.hostname)
         .bind(f.port)
-        .bind(f.method.clone())
+        .bind(f.method)
         .bind(headers)
-        .bind(f.body.clone())
-        .bind(f.interval.unwrap_or(60))
-        .bind(f.retry_interval.or(f.interval).unwrap_or(60))
-        .bind(f.maxretries.unwrap_or(0))
-        .bind(
-            f.timeout
-                .map(|t| (t * 1000.0).round() as i64)
-                .unwrap_or(48_000),
-        )
+        .bind(f.body)
+        .bind(i64::from(s.interval_secs))
+        .bind(i64::from(s.retry_interval_secs))
+        .bind(i64::from(s.max_retries))
+        .bind(i64::from(s.timeout_ms))
         .bind(codes)
-        .bind(f.maxredirects.unwrap_or(10))
-        .bind(b(f.ignore_tls).unwrap_or(0))
-        .bind(f.keyword.clone())
-        .bind(b(f.invert_keyword).unwrap_or(0))
-        .bind(f.json_path.clone())
-        .bind(f.json_path_operator.clone())
-        .bind(f.expected_value.clone())
-        .bind(f.dns_resolve_server.clone())
-        .bind(f.dns_resolve_type.clone())
+        .bind(f.maxredirects.unwrap_or(defaults::MAX_REDIRECTS))
+        .bind(flag(f.ignore_tls))
+        .bind(f.keyword)
+        .bind(flag(f.invert_keyword))
+        .bind(f.json_path)
+        .bind(f.json_path_operator)
+        .bind(f.expected_value)
+        .bind(f.dns_resolve_server)
+        .bind(f.dns_resolve_type)
         .bind(f.packet_count)
-        .bind(f.push_token.clone())
+        .bind(f.push_token)
         .bind(f.expiry_notification.unwrap_or(0))
-        .bind(b(f.active).unwrap_or(1))
-        .bind(f.description.clone())
+        .bind(i64::from(s.active))
+        .bind(s.description.clone())
 }
 
 fn monitor_from_row(r: &AnyRow) -> Result<MonitorRecord> {
