@@ -2,12 +2,13 @@
 //! owns the database pool and the DNS resolver. It rebuilds the node view every
 //! `refresh_ms` and answers the request path's [`Command`]s.
 
+use crate::db_slot::DbSlot;
 use crate::dns::Dns;
 use crate::state::{Command, Shared};
 use crate::view::{NodeEntry, NodeView};
 use async_trait::async_trait;
 use picket_shared::NodeId;
-use picket_shared::db::Db;
+use picket_shared::db::{Db, DbError};
 use picket_shared::model::Node;
 use picket_shared::now_ms;
 use pingora::server::ShutdownWatch;
@@ -16,37 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
-use std::time::Duration;
 use tokio::task::JoinSet;
-
-/// A lazily (re)connected database handle: the balancer starts and proxies
-/// with the last good view even while the database is down.
-pub struct DbSlot {
-    url: String,
-    pool: u32,
-    db: Option<Db>,
-}
-
-impl DbSlot {
-    pub fn new(url: &str, pool: u32) -> DbSlot {
-        DbSlot {
-            url: url.to_owned(),
-            pool,
-            db: None,
-        }
-    }
-
-    /// The handle, connecting (and migrating) first when there is none yet.
-    pub async fn get(&mut self) -> Result<&Db, String> {
-        if self.db.is_none() {
-            let db = Db::open(&self.url, self.pool)
-                .await
-                .map_err(|e| e.to_string())?;
-            self.db = Some(db);
-        }
-        Ok(self.db.as_ref().expect("just set"))
-    }
-}
 
 /// Builds node views: reads the database, resolves host names, publishes.
 pub struct Refresher {
@@ -74,7 +45,7 @@ impl Refresher {
     }
 
     /// One pass: read, resolve, publish. Returns the view it published.
-    pub async fn run_once(&mut self, db: Result<&Db, String>) -> Arc<NodeView> {
+    pub async fn run_once(&mut self, db: Result<&Db, DbError>) -> Arc<NodeView> {
         let now = now_ms();
         let db_error = match read_nodes(db).await {
             Ok(rows) => {
@@ -85,7 +56,7 @@ impl Refresher {
             Err(e) => {
                 self.shared.metrics.refresh_failures.inc();
                 tracing::warn!(cause = %e, "node view refresh failed; keeping the last good view");
-                Some(e)
+                Some(e.to_string())
             }
         };
         let addrs = self.resolve_all().await;
@@ -175,10 +146,10 @@ impl Refresher {
     }
 }
 
-async fn read_nodes(db: Result<&Db, String>) -> Result<Vec<(Node, usize)>, String> {
+async fn read_nodes(db: Result<&Db, DbError>) -> Result<Vec<(Node, usize)>, DbError> {
     let db = db?;
-    let nodes = db.nodes().await.map_err(|e| e.to_string())?;
-    let counts: BTreeMap<NodeId, usize> = db.owner_counts().await.map_err(|e| e.to_string())?;
+    let nodes = db.nodes().await?;
+    let counts: BTreeMap<NodeId, usize> = db.owner_counts().await?;
     Ok(nodes
         .into_iter()
         .map(|n| {
@@ -246,6 +217,3 @@ impl BackgroundService for Control {
         tracing::info!("control service stopped");
     }
 }
-
-/// How long the request path waits for the control service.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);

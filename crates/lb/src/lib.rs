@@ -6,7 +6,8 @@
 //! - [`control`] is a background service with its own runtime that owns the
 //!   database pool and the resolver ([`dns`]) and republishes the node view.
 //! - [`cluster`] is a second background service: the leader lease, the health
-//!   checker, failover, recovery and rebalancing.
+//!   checker, failover, recovery and rebalancing. It reports in the typed
+//!   values of [`report`]; [`local`] turns them into JSON.
 //!
 //! [`run`] takes a shutdown signal so tests can start and stop a balancer in
 //! process; `main` passes Pingora's Unix signal watcher.
@@ -14,10 +15,12 @@
 pub mod cluster;
 pub mod config;
 pub mod control;
+pub mod db_slot;
 pub mod dns;
 pub mod local;
 pub mod metrics;
 pub mod proxy;
+pub mod report;
 pub mod state;
 pub mod view;
 

@@ -3,14 +3,14 @@
 //! amount of I/O around them (admin auth, bodies, commands to the control
 //! service). Everything not routed here is proxied.
 
-use crate::state::{Command, Shared};
+use crate::report::{ClusterError, LeaderRound, RebalanceReport, RoundReport};
+use crate::state::{COMMAND_TIMEOUT, Command, Shared, ask};
 use crate::view::NodeView;
 use bytes::Bytes;
 use picket_shared::auth::token_from_header;
 use picket_shared::now_ms;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use tokio::sync::oneshot;
 
 /// Name of the cookie that pins a browser to a node.
 pub const FIXED_NODE_COOKIE: &str = "picket_node";
@@ -282,9 +282,67 @@ pub fn health_status(s: &Shared, v: &NodeView) -> Value {
     })
 }
 
+/// A rebalance's report as the rebalancing endpoints answer it.
+pub fn rebalance_json(r: &RebalanceReport) -> Value {
+    let mut v = json!({"ok": true});
+    if let (Value::Object(m), Ok(Value::Object(r))) = (&mut v, serde_json::to_value(r)) {
+        m.extend(r);
+    }
+    v
+}
+
+/// What `POST /lb/trigger-health-check` answers for the round it ran.
+pub fn round_json(r: &Result<RoundReport, ClusterError>) -> Value {
+    match r {
+        Ok(RoundReport::Follower) => json!({"ok": true, "leader": false}),
+        Ok(RoundReport::Leader(l)) => leader_round_json(l),
+        Err(e) => json!({"ok": false, "msg": e.to_string()}),
+    }
+}
+
+fn leader_round_json(l: &LeaderRound) -> Value {
+    let nodes: Vec<Value> = l
+        .nodes
+        .iter()
+        .map(|d| {
+            json!({
+                "node_id": d.node,
+                "ok": d.health.last_ok,
+                "latency_ms": d.health.last_ms,
+                "error": d.health.last_error,
+                "consecutive_failures": d.health.fails,
+                "consecutive_successes": d.health.passes,
+                "transition": d.transition.map(|t| format!("{t:?}")),
+            })
+        })
+        .collect();
+    let auto_rebalance = match &l.auto_rebalance {
+        None => Value::Null,
+        Some(Ok(r)) => rebalance_json(r),
+        Some(Err(e)) => json!({"error": e}),
+    };
+    json!({
+        "ok": true,
+        "leader": true,
+        "panic": l.panic,
+        "failing": l.failing,
+        "total": l.total,
+        "nodes": nodes,
+        "recovered": l.recovered,
+        "failed_over": l.failed_over,
+        "frozen": l.frozen,
+        "auto_rebalance": auto_rebalance,
+    })
+}
+
 /// `/lb/rebalancing-status`.
 pub fn rebalancing_status(s: &Shared) -> Value {
-    let last = s.rebalance.last.lock().ok().and_then(|l| l.clone());
+    let last = s
+        .rebalance
+        .last
+        .lock()
+        .ok()
+        .and_then(|l| l.as_ref().map(rebalance_json));
     json!({
         "ok": true,
         "running": s.rebalance.running.load(std::sync::atomic::Ordering::Acquire),
@@ -419,34 +477,17 @@ pub async fn authorized(s: &Arc<Shared>, authorization: Option<&str>) -> bool {
     if picket_shared::auth::split_token(token).is_none() {
         return false;
     }
-    let (tx, rx) = oneshot::channel();
-    let cmd = Command::VerifyKey {
-        token: token.to_owned(),
-        reply: tx,
-    };
-    if s.commands.send(cmd).await.is_err() {
-        return false;
-    }
-    tokio::time::timeout(crate::control::COMMAND_TIMEOUT, rx)
+    let token = token.to_owned();
+    let verify = |reply| Command::VerifyKey { token, reply };
+    ask(&s.commands, verify, COMMAND_TIMEOUT)
         .await
-        .ok()
-        .and_then(Result::ok)
         .unwrap_or(false)
 }
 
 /// Asks the control service to rebuild the view now and waits for it.
 pub async fn refresh_now(s: &Arc<Shared>) -> bool {
-    let (tx, rx) = oneshot::channel();
-    if s.commands
-        .send(Command::Refresh { reply: tx })
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    tokio::time::timeout(crate::control::COMMAND_TIMEOUT, rx)
-        .await
-        .is_ok_and(|r| r.is_ok())
+    let refresh = |reply| Command::Refresh { reply };
+    ask(&s.commands, refresh, COMMAND_TIMEOUT).await.is_some()
 }
 
 /// Everything together, for `/lb/system-status`.

@@ -2,10 +2,10 @@
 //! the `ArcSwap` snapshot (no database, no DNS); local endpoints are answered
 //! in `request_filter`.
 
-use crate::cluster::{self, ClusterCommand, RunningGuard};
 use crate::local::{self, Reply, Route};
 use crate::metrics::status_class;
-use crate::state::Shared;
+use crate::report::RunningGuard;
+use crate::state::{ClusterCommand, Shared, ask};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue};
@@ -171,9 +171,8 @@ impl Lb {
                     return Ok(r);
                 }
                 let tx = &s.cluster_commands;
-                match cluster::ask(tx, |reply| ClusterCommand::Round { reply }, ROUND_TIMEOUT).await
-                {
-                    Some(v) => Reply::json(200, v),
+                match ask(tx, |reply| ClusterCommand::Round { reply }, ROUND_TIMEOUT).await {
+                    Some(r) => Reply::json(200, local::round_json(&r)),
                     None => Reply::error(503, "the health check round did not finish"),
                 }
             }
@@ -186,15 +185,15 @@ impl Lb {
                 };
                 let all = route == Route::ForceRebalanceAll;
                 let tx = &s.cluster_commands;
-                match cluster::ask(
+                match ask(
                     tx,
                     |reply| ClusterCommand::Rebalance { all, reply },
                     ROUND_TIMEOUT,
                 )
                 .await
                 {
-                    Some(Ok(v)) => Reply::json(200, v),
-                    Some(Err((code, msg))) => Reply::error(code, msg),
+                    Some(Ok(r)) => Reply::json(200, local::rebalance_json(&r)),
+                    Some(Err(e)) => Reply::error(e.http_status(), e.to_string()),
                     None => Reply::error(503, "the rebalance did not finish in time"),
                 }
             }

@@ -1,12 +1,13 @@
 //! The state every part of one balancer shares: one `Arc<Shared>`.
 
-use crate::cluster::{ClusterCommand, ClusterReport, RebalanceState};
 use crate::config::LbConfig;
 use crate::metrics::Metrics;
+use crate::report::{ClusterError, ClusterReport, RebalanceReport, RebalanceState, RoundReport};
 use crate::view::NodeView;
 use arc_swap::ArcSwap;
 use picket_shared::auth::Bootstrap;
 use std::sync::Mutex;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// A request from the request path to the control service, which owns the
@@ -21,6 +22,35 @@ pub enum Command {
     /// Rebuild the node view now (`POST /api/update-loads`).
     Refresh { reply: oneshot::Sender<()> },
 }
+
+/// A request from the request path to the cluster service.
+#[derive(Debug)]
+pub enum ClusterCommand {
+    /// Run a round now; reply with what it did.
+    Round {
+        reply: oneshot::Sender<Result<RoundReport, ClusterError>>,
+    },
+    /// Rebalance (minimum moves, or `all`); reply with the report.
+    Rebalance {
+        all: bool,
+        reply: oneshot::Sender<Result<RebalanceReport, ClusterError>>,
+    },
+}
+
+/// Sends a command to a service and waits for the reply; `None` when the
+/// service is gone or did not answer within `timeout`.
+pub async fn ask<C, T>(
+    tx: &mpsc::Sender<C>,
+    make: impl FnOnce(oneshot::Sender<T>) -> C,
+    timeout: Duration,
+) -> Option<T> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(make(reply)).await.ok()?;
+    tokio::time::timeout(timeout, rx).await.ok()?.ok()
+}
+
+/// How long the request path waits for the control service.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// State shared by the proxy and the background services.
 pub struct Shared {

@@ -12,10 +12,6 @@ use std::time::{Duration, Instant};
 /// Body bytes read to let the connection be reused; the rest is not awaited.
 const DRAIN_LIMIT: usize = 64 * 1024;
 
-/// Most body bytes a `keyword` / `json-query` check reads: a target answering
-/// with a huge body costs at most this much memory per check.
-pub const BODY_CAP: usize = 1024 * 1024;
-
 /// Time allowed for the permissive handshake that reads an invalid certificate.
 const CERT_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -48,7 +44,7 @@ pub async fn check(spec: &HttpSpec, ctx: &CheckContext) -> Outcome {
             // Read what the body check needs (capped), or a little so a small
             // response leaves the connection reusable; the rest is dropped unread.
             let keep = spec.expect != BodyExpect::None;
-            let limit = if keep { BODY_CAP } else { DRAIN_LIMIT };
+            let limit = if keep { super::BODY_CAP } else { DRAIN_LIMIT };
             let mut body = Vec::new();
             let mut read = 0;
             let mut truncated = false;

@@ -2,7 +2,7 @@
 //! JSONPath expression (`serde_json_path`); the selected value is compared
 //! with `expectedValue` using `jsonPathOperator`.
 
-use super::http::BODY_CAP;
+use super::BODY_CAP;
 use picket_shared::monitor::JsonOp;
 use serde_json::Value;
 use serde_json_path::JsonPath;

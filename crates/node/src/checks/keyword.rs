@@ -1,8 +1,8 @@
 //! `keyword`: an `http` check whose body must contain (or, with
 //! `invertKeyword`, must not contain) the keyword. Case-sensitive, as Uptime
-//! Kuma. Only the first [`super::http::BODY_CAP`] bytes are read.
+//! Kuma. Only the first [`super::BODY_CAP`] bytes are read.
 
-use super::http::BODY_CAP;
+use super::BODY_CAP;
 
 /// Characters of the body quoted in a DOWN message.
 const EXCERPT_CHARS: usize = 50;

@@ -15,6 +15,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Most body bytes a `keyword` / `json-query` check reads: a target answering
+/// with a huge body costs at most this much memory per check. Here, not in
+/// `http`, so the body rules need nothing of the request that fetched it.
+pub const BODY_CAP: usize = 1024 * 1024;
+
 /// A check's verdict before retry semantics are applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
