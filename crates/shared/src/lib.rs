@@ -12,6 +12,7 @@ pub mod ids;
 pub mod model;
 pub mod monitor;
 pub mod placement;
+pub mod read;
 pub mod telemetry;
 
 pub use ids::{MonitorId, NodeId};

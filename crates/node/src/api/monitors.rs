@@ -6,8 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use picket_shared::db::MonitorRecord;
-use picket_shared::model::{TlsInfo, Uptime};
+use picket_shared::model::Uptime;
 use picket_shared::monitor::{MonitorFields, ValidMonitor};
+use picket_shared::read::{MonitorView, MonitorViews};
 use picket_shared::{MonitorId, NodeId, now_ms};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,8 +43,7 @@ pub struct ListQuery {
 
 /// Uptime Kuma's three windows as `{"24h", "7d", "30d"}`: the fraction of
 /// beats up, and the mean response time (ms) of UP beats; null without data.
-pub fn uptime_json(u: Option<&Uptime>) -> (Value, Value) {
-    let u = u.copied().unwrap_or_default();
+pub fn uptime_json(u: &Uptime) -> (Value, Value) {
     let windows = [("24h", u.day), ("7d", u.week), ("30d", u.month)];
     let mut up = serde_json::Map::new();
     let mut ping = serde_json::Map::new();
@@ -54,27 +54,23 @@ pub fn uptime_json(u: Option<&Uptime>) -> (Value, Value) {
     (Value::Object(up), Value::Object(ping))
 }
 
-/// Adds the uptime figures and certificate facts to a monitor's JSON.
-fn with_results(mut v: Value, u: Option<&Uptime>, tls: Option<&TlsInfo>) -> Value {
-    let (up, ping) = uptime_json(u);
-    v["uptime"] = up;
-    v["avg_response_ms"] = ping;
-    v["tls_info"] = json!(tls);
-    v
+/// A monitor's read model as the API shows it: the record, the uptime
+/// figures and the certificate facts.
+pub fn view_json(v: &MonitorView) -> Value {
+    let mut j = monitor_json(&v.record);
+    let (up, ping) = uptime_json(&v.uptime);
+    j["uptime"] = up;
+    j["avg_response_ms"] = ping;
+    j["tls_info"] = json!(v.tls);
+    j
 }
 
 pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult {
     let owner = q.owner.map(NodeId);
-    let db = &st.0.db;
-    let recs = db.monitors(owner.as_ref()).await?;
-    let uptime = db.uptime(now_ms(), None).await?;
-    let tls = db.tls_infos().await?;
-    ok(
-        "",
-        recs.iter()
-            .map(|r| with_results(monitor_json(r), uptime.get(&r.id), tls.get(&r.id)))
-            .collect::<Vec<_>>(),
-    )
+    let views = MonitorViews::new(&st.0.db, now_ms())
+        .all(owner.as_ref())
+        .await?;
+    ok("", views.iter().map(view_json).collect::<Vec<_>>())
 }
 
 pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
@@ -91,20 +87,21 @@ pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> Api
 
 async fn load(st: &AppState, raw: &str) -> Result<MonitorRecord, ApiError> {
     let id = MonitorId(parse_id(raw)?);
-    st.0.db
-        .monitor(id)
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("monitor {id} not found")))
+    st.0.db.monitor(id).await?.ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: MonitorId) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("monitor {id} not found"))
 }
 
 pub async fn get_one(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
-    let rec = load(&st, &raw).await?;
-    let db = &st.0.db;
-    let uptime = db.uptime(now_ms(), Some(rec.id)).await?;
-    let tls = db.tls_info(rec.id).await?;
-    let mut v = with_results(monitor_json(&rec), uptime.get(&rec.id), tls.as_ref());
-    let last = st.0.db.heartbeats(rec.id, 0, 1).await?;
-    v["last_heartbeat"] = json!(last.first());
+    let id = MonitorId(parse_id(&raw)?);
+    let view = MonitorViews::new(&st.0.db, now_ms())
+        .one(id, 1)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let mut v = view_json(&view);
+    v["last_heartbeat"] = json!(view.recent.first());
     ok("", v)
 }
 
