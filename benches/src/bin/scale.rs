@@ -9,9 +9,9 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use picket_benches::farm::Farm;
 use picket_shared::db::Db;
 use picket_shared::{NodeId, now_ms};
+use picket_testkit::farm::Farm;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

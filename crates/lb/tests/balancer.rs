@@ -2,12 +2,14 @@
 //! (SQLite, and MariaDB when reachable): routing, pinning, retries, local
 //! endpoints, DNS following, and streaming pass-through.
 
-mod common;
-
-use common::*;
 use picket_shared::NodeId;
 use picket_shared::model::NodeStatus;
-use picket_shared::testing::{backends, sqlite};
+use picket_testkit::db::{backends, sqlite};
+use picket_testkit::dns::*;
+use picket_testkit::lb::*;
+use picket_testkit::monitors::*;
+use picket_testkit::net::*;
+use picket_testkit::{WAIT, eventually};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -370,7 +372,7 @@ async fn a_renamed_address_is_followed_within_the_ttl_cap() {
     register(&t.db, "ghost", "ghost.test:3001").await; // never resolves
     let ns = dns.addr.to_string();
     let lb = spawn_lb(&t.url, &["--dns-servers", &ns, "--dns-ttl-cap-secs", "1"]).await;
-    eventually("routed to the old address", || async {
+    eventually(WAIT, "routed to the old address", || async {
         lb.update_loads().await;
         client()
             .get(lb.url("/"))
@@ -397,7 +399,7 @@ async fn a_renamed_address_is_followed_within_the_ttl_cap() {
 
     // The record's TTL is 600 s; the 1 s cap makes the balancer ask again.
     dns.set("node-x.test", Ipv4Addr::new(127, 0, 0, 2));
-    eventually("routed to the new address", || async {
+    eventually(WAIT, "routed to the new address", || async {
         let r = client().get(lb.url("/")).send().await.unwrap();
         r.text().await.unwrap() == "new"
     })
@@ -435,7 +437,7 @@ async fn database_outage_keeps_the_last_good_view() {
         .execute(t.db.pool())
         .await
         .unwrap();
-    eventually("the refresh error is reported", || async {
+    eventually(WAIT, "the refresh error is reported", || async {
         !lb.get_json("/lb/load-balancer-status").await["node_view"]["db_error"].is_null()
     })
     .await;

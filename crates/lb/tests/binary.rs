@@ -1,7 +1,5 @@
 //! The `picket-lb` binary as an operator runs it.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,7 +14,7 @@ fn lb() -> Command {
 
 #[test]
 fn bad_configuration_exits_64_before_binding() {
-    let port = common::free_port();
+    let port = picket_testkit::net::free_port();
     let out = lb()
         .env("PICKET_LB_LISTEN", format!("127.0.0.1:{port}"))
         .env("PICKET_DNS_SERVERS", "not-an-ip")
@@ -36,8 +34,8 @@ fn bad_configuration_exits_64_before_binding() {
 
 #[tokio::test]
 async fn sigterm_stops_the_binary_cleanly() {
-    let t = picket_shared::testing::sqlite().await;
-    let port = common::free_port();
+    let t = picket_testkit::db::sqlite().await;
+    let port = picket_testkit::net::free_port();
     let mut child = lb()
         .env("DATABASE_URL", &t.url)
         .env("PICKET_LB_LISTEN", format!("127.0.0.1:{port}"))
@@ -46,8 +44,8 @@ async fn sigterm_stops_the_binary_cleanly() {
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/lb/ping");
-    common::eventually("the binary answers", || async {
-        common::client()
+    picket_testkit::eventually(picket_testkit::WAIT, "the binary answers", || async {
+        picket_testkit::net::client()
             .get(&url)
             .send()
             .await

@@ -1,13 +1,11 @@
 //! `picket_shared::cluster` (the balancers' lease, fenced moves and history)
 //! against real SQLite and MariaDB databases.
 
-mod common;
-
-use common::{monitors_on, register};
 use picket_shared::db::DbError;
 use picket_shared::db::{ClusterMove, Fence};
-use picket_shared::testing::backends;
 use picket_shared::{MonitorId, NodeId};
+use picket_testkit::db::backends;
+use picket_testkit::monitors::{monitors_on, register};
 
 const L: &str = "leader";
 

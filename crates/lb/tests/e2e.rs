@@ -5,16 +5,16 @@
 //! Needs the `picket-node` binary: `cargo test --workspace` builds it; with
 //! `-p picket-lb` alone the test builds it first.
 
-mod common;
-
-use common::*;
 use picket_shared::NodeId;
 use picket_shared::model::NodeStatus;
-use picket_shared::testing::{backends, sqlite};
+use picket_testkit::db::{backends, sqlite};
+use picket_testkit::lb::*;
+use picket_testkit::net::*;
+use picket_testkit::{WAIT, eventually};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-use common::cluster::*;
+use picket_testkit::cluster::*;
 
 #[tokio::test]
 async fn sigkill_a_node_its_monitors_move_once_and_come_home_after_restart() {
@@ -29,14 +29,18 @@ async fn sigkill_a_node_its_monitors_move_once_and_come_home_after_restart() {
         let _ = n1.child.kill();
         let _ = n1.child.wait();
         let bound = Duration::from_millis(FALL * HC_SECS * 1000 + RECONCILE_MS + 5000);
-        eventually("every monitor of n1 checked by a survivor", || async {
-            moved.iter().all(|m| {
-                c.target
-                    .nodes_since(m, killed)
-                    .iter()
-                    .any(|n| n == "n2" || n == "n3")
-            })
-        })
+        eventually(
+            WAIT,
+            "every monitor of n1 checked by a survivor",
+            || async {
+                moved.iter().all(|m| {
+                    c.target
+                        .nodes_since(m, killed)
+                        .iter()
+                        .any(|n| n == "n2" || n == "n3")
+                })
+            },
+        )
         .await;
         let took = killed.elapsed();
         eprintln!("{label}: failover took {took:?} (bound {bound:?})");
@@ -64,17 +68,17 @@ async fn sigkill_a_node_its_monitors_move_once_and_come_home_after_restart() {
         let back = Instant::now();
         let n1 = NodeProc::start(&c.t.url, "n1", n1.port);
         n1.ready().await;
-        eventually("every monitor of n1 checked by n1 again", || async {
+        eventually(WAIT, "every monitor of n1 checked by n1 again", || async {
             moved
                 .iter()
                 .all(|m| c.target.nodes_since(m, back).contains("n1"))
         })
         .await;
         let home = Instant::now();
-        eventually("n1's monitors checked three more times", || async {
+        eventually(WAIT, "n1's monitors checked three more times", || async {
             moved.iter().all(|m| {
                 c.target
-                    .hits()
+                    .timeline()
                     .iter()
                     .filter(|h| &h.monitor == m && h.at >= home && h.node == "n1")
                     .count()
@@ -88,7 +92,7 @@ async fn sigkill_a_node_its_monitors_move_once_and_come_home_after_restart() {
         for m in &moved {
             let others: Vec<Hit> = c
                 .target
-                .hits()
+                .timeline()
                 .into_iter()
                 .filter(|h| &h.monitor == m && h.at >= quiet && h.node != "n1")
                 .collect();
@@ -127,7 +131,7 @@ async fn a_stopped_node_does_not_run_monitors_that_moved_while_it_was_stopped() 
     let n2 = &c.nodes[1];
     n2.signal("-STOP");
     let stopped = Instant::now();
-    eventually("n2's monitors checked by the others", || async {
+    eventually(WAIT, "n2's monitors checked by the others", || async {
         moved.iter().all(|m| {
             c.target
                 .nodes_since(m, stopped)
@@ -137,7 +141,7 @@ async fn a_stopped_node_does_not_run_monitors_that_moved_while_it_was_stopped() 
     })
     .await;
     // Past the node's lease TTL, as seen by the database.
-    eventually("n2's lease is stale", || async {
+    eventually(WAIT, "n2's lease is stale", || async {
         let n = c.t.db.node(&NodeId::from("n2")).await.unwrap().unwrap();
         picket_shared::now_ms() - n.last_seen > (NODE_LEASE_SECS as i64 + 1) * 1000
     })
@@ -145,14 +149,14 @@ async fn a_stopped_node_does_not_run_monitors_that_moved_while_it_was_stopped() 
     n2.signal("-CONT");
     let resumed = Instant::now();
     // Until the balancer has it online again, n2 must not check anything.
-    eventually("n2 back online", || async {
+    eventually(WAIT, "n2 back online", || async {
         c.status("n2").await == NodeStatus::Online
     })
     .await;
     let online_at = Instant::now();
     let early: Vec<Hit> = c
         .target
-        .hits()
+        .timeline()
         .into_iter()
         .filter(|h| h.node == "n2" && h.at >= resumed && h.at < online_at)
         .collect();
@@ -161,7 +165,7 @@ async fn a_stopped_node_does_not_run_monitors_that_moved_while_it_was_stopped() 
         "n2 checked while fenced/offline: {early:?}"
     );
     // And then its monitors come home.
-    eventually("n2 runs its own monitors again", || async {
+    eventually(WAIT, "n2 runs its own monitors again", || async {
         moved
             .iter()
             .all(|m| c.target.nodes_since(m, online_at).contains("n2"))
@@ -203,7 +207,7 @@ async fn a_fourth_node_and_a_rebalance_level_the_cluster_with_the_fewest_moves()
             .map(|m| m.fields.name.unwrap())
             .collect();
     assert_eq!(to_n4.len(), 2);
-    eventually("n4 checks the monitors it was given", || async {
+    eventually(WAIT, "n4 checks the monitors it was given", || async {
         to_n4
             .iter()
             .all(|m| c.target.nodes_since(m, after).contains("n4"))
@@ -226,14 +230,18 @@ async fn when_the_leader_balancer_is_killed_the_other_performs_the_next_failover
     let killed = Instant::now();
     let _ = n1.child.kill();
     let _ = n1.child.wait();
-    eventually("every monitor of n1 checked by a survivor", || async {
-        moved.iter().all(|m| {
-            c.target
-                .nodes_since(m, killed)
-                .iter()
-                .any(|n| n == "n2" || n == "n3")
-        })
-    })
+    eventually(
+        WAIT,
+        "every monitor of n1 checked by a survivor",
+        || async {
+            moved.iter().all(|m| {
+                c.target
+                    .nodes_since(m, killed)
+                    .iter()
+                    .any(|n| n == "n2" || n == "n3")
+            })
+        },
+    )
     .await;
     eprintln!(
         "failover with a leader hand-over took {:?}",

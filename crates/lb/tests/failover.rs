@@ -2,13 +2,13 @@
 //! with stand-in nodes whose health the test switches. Rounds are driven with
 //! `POST /lb/trigger-health-check`, so no test waits for a timer.
 
-mod common;
-
-use common::*;
 use picket_shared::NodeId;
 use picket_shared::db::{ClusterMove, Db};
 use picket_shared::model::NodeStatus;
-use picket_shared::testing::{backends, sqlite};
+use picket_testkit::db::{backends, sqlite};
+use picket_testkit::lb::*;
+use picket_testkit::monitors::*;
+use picket_testkit::net::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;

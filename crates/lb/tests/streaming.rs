@@ -1,14 +1,14 @@
 //! Long-lived responses pass through the balancer unbuffered: a WebSocket
 //! echo after an Upgrade, and server-sent events delivered as they are sent.
 
-mod common;
-
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use base64::Engine;
-use common::*;
-use picket_shared::testing::sqlite;
+use picket_testkit::db::sqlite;
+use picket_testkit::lb::*;
+use picket_testkit::monitors::*;
+use picket_testkit::net::*;
 use sha1::{Digest, Sha1};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,7 +2,8 @@
 //! up, a monitor created through the balancer is checked, Ctrl-C stops every
 //! process and frees every port, and a second run finds the same data.
 
-use picket_benches::farm::Farm;
+use picket_testkit::eventually;
+use picket_testkit::farm::Farm;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -129,17 +130,6 @@ fn alive(pid: i32) -> bool {
             .contains(") Z ")
 }
 
-async fn eventually<T>(limit: Duration, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_cluster_runs_checks_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,7 +170,7 @@ async fn the_readme_cluster_runs_checks_and_stops_cleanly() {
     let id = resp.json::<Value>().await.unwrap()["data"]["id"]
         .as_i64()
         .unwrap();
-    let beats = eventually(Duration::from_secs(20), "heartbeats", async || {
+    let beats = eventually(Duration::from_secs(20), "heartbeats", || async {
         let v: Value = http
             .get(format!("{}/api/v1/monitors/{id}/heartbeats", c.lb))
             .bearer_auth(&c.token)
@@ -230,11 +220,9 @@ async fn the_readme_cluster_runs_checks_and_stops_cleanly() {
     assert_eq!(pids.len(), 4, "three nodes and the balancer");
     again.child.kill().unwrap();
     again.child.wait().unwrap();
-    eventually(
-        Duration::from_secs(30),
-        "every member to stop",
-        async || pids.iter().all(|p| !alive(*p)).then_some(()),
-    )
+    eventually(Duration::from_secs(30), "every member to stop", || async {
+        pids.iter().all(|p| !alive(*p))
+    })
     .await;
 }
 

@@ -2,14 +2,15 @@
 //! (in-process, 127.0.0.1:0) over real SQLite and MariaDB, checking targets
 //! this test starts (HTTP farm, DNS responder, TLS server, 127.0.0.1 for ICMP).
 
-mod common;
-
-use common::*;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use picket_benches::farm::{Behaviour, Farm};
-use picket_shared::testing::backends;
+use picket_testkit::api::Api;
+use picket_testkit::db::backends;
+use picket_testkit::farm::{Behaviour, Farm};
+use picket_testkit::net::closed_port;
+use picket_testkit::node::spawn_node;
+use picket_testkit::{TOKEN, eventually};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;

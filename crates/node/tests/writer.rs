@@ -7,21 +7,15 @@ use picket_node::metrics::Metrics;
 use picket_node::writer::{Flushed, Writer};
 use picket_shared::db::{BatchKey, Db};
 use picket_shared::model::{Heartbeat, Status};
-use picket_shared::monitor::{Limits, MonitorFields};
-use picket_shared::testing::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbeats};
 use picket_shared::{MonitorId, NodeId, now_ms};
-use serde_json::json;
+use picket_testkit::db::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbeats};
 use std::sync::Arc;
 
 async fn one_monitor(db: &Db, node: &NodeId) -> MonitorId {
     db.register_node(node, node.as_str(), "127.0.0.1:1")
         .await
         .unwrap();
-    let m = MonitorFields::from_json(json!({"name": "m", "type": "http",
-        "url": "http://127.0.0.1:1/", "interval": 20, "node_id": node.as_str()}))
-    .unwrap()
-    .validate(&Limits::STORED)
-    .unwrap();
+    let m = picket_testkit::monitors::http("m", Some(node.as_str()), "http://127.0.0.1:1/");
     db.create_monitor(&m).await.unwrap().id
 }
 
@@ -149,7 +143,7 @@ async fn the_bound_drops_the_oldest_queued_results_never_the_batch_in_doubt() {
 async fn a_flush_writes_what_was_due_and_leaves_what_arrives_meanwhile() {
     // SQLite: another transaction holding the write lock keeps the flush's
     // batch in flight while more results arrive.
-    let t = picket_shared::testing::sqlite().await;
+    let t = picket_testkit::db::sqlite().await;
     let db = t.db.clone();
     let node = NodeId::from("a");
     let m = one_monitor(&db, &node).await;
@@ -185,7 +179,7 @@ async fn a_flush_writes_what_was_due_and_leaves_what_arrives_meanwhile() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_writes_fail_new_results_do_not_cut_the_backoff_short() {
-    let t = picket_shared::testing::sqlite().await;
+    let t = picket_testkit::db::sqlite().await;
     let db = t.db.clone();
     let node = NodeId::from("a");
     let m = one_monitor(&db, &node).await;

@@ -27,6 +27,3 @@ pub fn now_ms() -> i64 {
 
 /// The version string nodes put in their `User-Agent` and APIs report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-#[cfg(feature = "testing")]
-pub mod testing;

@@ -2,20 +2,13 @@
 
 use picket_shared::db::{ClusterMove, DbError};
 use picket_shared::model::{Heartbeat, NodeStatus, Status};
-use picket_shared::monitor::{MonitorFields, ValidMonitor};
-use picket_shared::testing::backends;
+use picket_shared::monitor::ValidMonitor;
 use picket_shared::{MonitorId, NodeId, now_ms};
-use serde_json::json;
+use picket_testkit::db::backends;
+use picket_testkit::monitors;
 
 fn http(name: &str, node: Option<&str>) -> ValidMonitor {
-    let mut v = json!({"name": name, "type": "http", "url": "http://127.0.0.1:1/", "interval": 20});
-    if let Some(n) = node {
-        v["node_id"] = json!(n);
-    }
-    MonitorFields::from_json(v)
-        .unwrap()
-        .validate(&picket_shared::monitor::Limits::STORED)
-        .unwrap()
+    monitors::http(name, node, "http://127.0.0.1:1/")
 }
 
 fn beat(m: MonitorId, node: &str) -> Heartbeat {
@@ -270,7 +263,7 @@ async fn a_handed_over_request_is_claimed_once_and_an_abandoned_one_never_runs()
 #[tokio::test]
 async fn a_deadlock_victim_is_told_apart_from_other_errors() {
     // InnoDB only: SQLite has one writer at a time and no deadlocks.
-    let Some(t) = picket_shared::testing::mysql().await else {
+    let Some(t) = picket_testkit::db::mysql().await else {
         return;
     };
     let db = &t.db;
@@ -316,7 +309,9 @@ async fn a_deadlock_victim_is_told_apart_from_other_errors() {
         .collect();
     assert_eq!(errors.len(), 1, "one victim: {errors:?}");
     assert!(errors[0].is_deadlock(), "{:?}", errors[0]);
-    drop((first, second));
+    // Both end now: the victim's was rolled back by the server already.
+    let _ = first.rollback().await;
+    let _ = second.rollback().await;
     let other = DbError::from(
         sqlx::query("SELECT nothing FROM no_such_table")
             .execute(db.pool())

@@ -4,7 +4,7 @@
 //! meeting the server's delayed ACK. Linux: the sockets are found in
 //! `/proc/self/fd`.
 
-use picket_shared::testing;
+use picket_testkit::db;
 use std::os::fd::{BorrowedFd, RawFd};
 
 /// `TCP_NODELAY` of every TCP socket of this process connected to `port`.
@@ -37,7 +37,7 @@ fn nodelay_of_sockets_to(port: u16) -> Vec<bool> {
 
 #[tokio::test]
 async fn mariadb_connections_disable_nagle() {
-    let Some(t) = testing::mysql().await else {
+    let Some(t) = db::mysql().await else {
         return;
     };
     t.db.ping().await.unwrap();

@@ -3,10 +3,9 @@
 
 use picket_shared::db::aggregate;
 use picket_shared::model::{Heartbeat, Status, WindowStats};
-use picket_shared::monitor::{Limits, MonitorFields, ValidMonitor};
-use picket_shared::testing::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbeats};
+use picket_shared::monitor::ValidMonitor;
 use picket_shared::{MonitorId, NodeId};
-use serde_json::json;
+use picket_testkit::db::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbeats};
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
@@ -17,12 +16,7 @@ fn monitor(name: &str, node: &str) -> ValidMonitor {
 }
 
 fn monitor_at(name: &str, node: &str, url: &str) -> ValidMonitor {
-    MonitorFields::from_json(
-        json!({"name": name, "type": "http", "url": url, "interval": 20, "node_id": node}),
-    )
-    .unwrap()
-    .validate(&Limits::STORED)
-    .unwrap()
+    picket_testkit::monitors::http(name, Some(node), url)
 }
 
 fn beat(m: MonitorId, node: &str, time: i64, status: Status, ping: Option<f64>) -> Heartbeat {

@@ -167,7 +167,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_handed_over_request_gets_the_leaders_outcome() {
-        let t = picket_shared::testing::sqlite().await;
+        let t = picket_testkit::db::sqlite().await;
         let db = t.db.clone();
         // A stand-in leader: claims each request as it comes and answers it.
         let answers = [
@@ -207,7 +207,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_no_leader_takes_is_withdrawn_and_never_runs_late() {
-        let t = picket_shared::testing::sqlite().await;
+        let t = picket_testkit::db::sqlite().await;
         let now = now_ms();
         t.db.acquire_lease(LEADER_LEASE, "lb-gone", 3_600_000, now)
             .await

@@ -5,7 +5,7 @@
 //! When it is unreachable the MariaDB half of a test is skipped with a note —
 //! unless `CI` or `PICKET_REQUIRE_MYSQL` is set, where it is a failure.
 
-use crate::db::Db;
+use picket_shared::db::Db;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A database that lives as long as this value.
@@ -29,7 +29,24 @@ impl Drop for TestDb {
                     .build()
                     .ok()?;
                 rt.block_on(async {
+                    use sqlx::Row;
                     let admin = Db::connect(&server, 1).await.ok()?;
+                    // Connections the test left with an open transaction hold
+                    // metadata locks DROP DATABASE would wait on for ever (the
+                    // test's runtime, blocked here, cannot roll them back).
+                    let others = sqlx::query(
+                        "SELECT CAST(id AS SIGNED) AS id FROM information_schema.processlist \
+                         WHERE db = ? AND id <> CONNECTION_ID()",
+                    )
+                    .bind(&name)
+                    .fetch_all(admin.pool())
+                    .await
+                    .ok()?;
+                    for r in others {
+                        let id: i64 = r.try_get("id").ok()?;
+                        let kill = sqlx::AssertSqlSafe(format!("KILL {id}"));
+                        let _ = sqlx::query(kill).execute(admin.pool()).await;
+                    }
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "DROP DATABASE IF EXISTS `{name}`"
                     )))
@@ -83,7 +100,7 @@ pub async fn mysql() -> Option<TestDb> {
         "picket_t_{}_{}_{}",
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed),
-        crate::now_ms() % 100_000
+        picket_shared::now_ms() % 100_000
     );
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
         .execute(admin.pool())

@@ -9,10 +9,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 /// How the farm answers one id.
@@ -51,10 +51,14 @@ impl Behaviour {
 /// One request the farm saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
+    /// The id in the path (`/m/{id}`): the monitor that checked.
+    pub monitor: String,
     /// The node id from the User-Agent ("" when absent).
     pub node: String,
     /// Epoch milliseconds on arrival.
     pub at_ms: i64,
+    /// Arrival on this process's monotonic clock, for intervals.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -127,6 +131,24 @@ impl Farm {
         lock(&self.state.hits).clone()
     }
 
+    /// Every hit on every id, in order of arrival.
+    pub fn timeline(&self) -> Vec<Hit> {
+        let mut all: Vec<Hit> = lock(&self.state.hits).values().flatten().cloned().collect();
+        all.sort_by_key(|h| h.at);
+        all
+    }
+
+    /// The nodes that checked `id` at or after `since`.
+    pub fn nodes_since(&self, id: &str, since: Instant) -> BTreeSet<String> {
+        lock(&self.state.hits)
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|h| h.at >= since)
+            .map(|h| h.node.clone())
+            .collect()
+    }
+
     pub fn clear(&self) {
         lock(&self.state.hits).clear();
     }
@@ -162,8 +184,10 @@ async fn target(
         .unwrap_or("")
         .to_owned();
     lock(&st.hits).entry(id.clone()).or_default().push(Hit {
+        monitor: id.clone(),
         node,
         at_ms: now_ms(),
+        at: Instant::now(),
     });
     let b = lock(&st.behaviours).get(&id).cloned().unwrap_or_default();
     if !b.delay.is_zero() {

@@ -1,34 +1,22 @@
-//! Test harness: an in-process balancer (`spawn_lb`), small HTTP backends that
-//! stand in for nodes (`backend`), a minimal DNS responder, and polling helpers.
-#![allow(dead_code)]
+//! Real balancers: in this process on a thread of their own ([`spawn_lb`])
+//! or as `picket-lb` processes ([`LbProc`]); and [`Backend`], a stand-in
+//! node that answers with its name.
 
-pub mod cluster;
-
+use crate::net::{client, free_port};
+use crate::node::workspace_bin;
+use crate::{TOKEN, WAIT, eventually};
 use axum::Router;
 use axum::extract::Request;
 use axum::response::IntoResponse;
 use picket_lb::config::LbConfig;
-use picket_shared::NodeId;
-use picket_shared::db::Db;
-use picket_shared::monitor::MonitorFields;
 use serde_json::{Value, json};
-use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-pub const TOKEN: &str = "test-admin-token";
-
-/// A port that was free a moment ago (Pingora binds by address, not by a
-/// listener we could hand it).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+/// The balancer's health-check interval in process tests, seconds.
+pub const HC_SECS: u64 = 1;
 
 /// A balancer running in this process on its own thread; stopped on drop.
 pub struct LbHandle {
@@ -127,7 +115,7 @@ pub async fn spawn_lb(db_url: &str, extra: &[&str]) -> LbHandle {
         stop: tx,
         thread: Some(thread),
     };
-    eventually("balancer answers /health", || async {
+    eventually(WAIT, "balancer answers /health", || async {
         client()
             .get(h.url("/health"))
             .send()
@@ -142,42 +130,10 @@ impl LbHandle {
     /// Waits for the cluster service's first (automatic) round, so that the
     /// rounds a test triggers are the only ones after it.
     pub async fn settled(&self) {
-        eventually("the first cluster round", || async {
+        eventually(WAIT, "the first cluster round", || async {
             self.get_json("/lb/health-status").await["rounds"].as_u64() >= Some(1)
         })
         .await;
-    }
-}
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-/// Polls `f` until it returns true, failing the test after 15 s.
-pub async fn eventually<F, Fut>(what: &str, f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    eventually_for(Duration::from_secs(15), what, f).await
-}
-
-/// Polls `f` until it returns true, failing after `limit`.
-pub async fn eventually_for<F, Fut>(limit: Duration, what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if f().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -248,112 +204,54 @@ pub async fn backend_on(name: &str, bind: SocketAddr) -> Backend {
     }
 }
 
-/// Registers a node row (online) for a backend.
-pub async fn register(db: &Db, id: &str, host: &str) {
-    db.register_node(&NodeId::from(id), id, host).await.unwrap();
+/// A `picket-lb` process; SIGKILLed on drop.
+pub struct LbProc {
+    pub url: String,
+    pub child: Child,
 }
 
-/// Creates `n` active HTTP monitors homed on `node`.
-pub async fn monitors_on(db: &Db, node: &str, n: usize) {
-    for i in 0..n {
-        let v = json!({"name": format!("{node}-{i}"), "type": "http",
-            "url": "http://127.0.0.1:1/", "interval": 20, "node_id": node});
-        let m = MonitorFields::from_json(v)
-            .unwrap()
-            .validate(&picket_shared::monitor::Limits::STORED)
+impl LbProc {
+    pub async fn start(db_url: &str, id: &str) -> LbProc {
+        let port = free_port();
+        let child = Command::new(workspace_bin("picket-lb"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", db_url)
+            .env("PICKET_LB_LISTEN", format!("127.0.0.1:{port}"))
+            .env("PICKET_LB_ID", id)
+            .env("PICKET_API_TOKEN", TOKEN)
+            .env("PICKET_HC_INTERVAL_SECS", HC_SECS.to_string())
+            .env("PICKET_HC_TIMEOUT_MS", "500")
+            .env("PICKET_LB_LEASE_TTL_SECS", "2")
+            .env("PICKET_LB_REFRESH_MS", "100")
+            .env("PICKET_LB_THREADS", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
             .unwrap();
-        db.create_monitor(&m).await.unwrap();
-    }
-}
-
-/// A minimal authoritative DNS responder on a loopback UDP port: answers A
-/// queries for the names in its table with TTL 600 (as Docker's embedded DNS
-/// does), NXDOMAIN for other names, and an empty answer for other types.
-pub struct DnsServer {
-    pub addr: SocketAddr,
-    pub table: Arc<Mutex<Vec<(String, Ipv4Addr)>>>,
-    pub queries: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl DnsServer {
-    pub fn set(&self, name: &str, ip: Ipv4Addr) {
-        let mut t = self.table.lock().unwrap();
-        t.retain(|(n, _)| n != name);
-        t.push((name.to_owned(), ip));
-    }
-}
-
-pub async fn dns_server() -> DnsServer {
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    let table: Arc<Mutex<Vec<(String, Ipv4Addr)>>> = Arc::default();
-    let queries = Arc::new(AtomicUsize::new(0));
-    let (t, q) = (table.clone(), queries.clone());
-    let task = tokio::spawn(async move {
-        let mut buf = [0u8; 512];
-        loop {
-            let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
-                return;
-            };
-            q.fetch_add(1, Ordering::SeqCst);
-            let resp = dns_answer(&buf[..n], &t.lock().unwrap());
-            if let Some(resp) = resp {
-                let _ = sock.send_to(&resp, peer).await;
+        let p = LbProc {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        eventually(WAIT, &format!("{id} is the leader"), || async {
+            match client()
+                .get(format!("{}/lb/health-status", p.url))
+                .send()
+                .await
+            {
+                Ok(r) => r.json::<Value>().await.is_ok_and(|j| j["leader"] == true),
+                Err(_) => false,
             }
-        }
-    });
-    DnsServer {
-        addr,
-        table,
-        queries,
-        task,
+        })
+        .await;
+        p
     }
 }
 
-/// Builds the response to one query (RFC 1035 wire format, one question).
-fn dns_answer(q: &[u8], table: &[(String, Ipv4Addr)]) -> Option<Vec<u8>> {
-    if q.len() < 12 {
-        return None;
+impl Drop for LbProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
-    // Question: labels until the zero byte, then QTYPE and QCLASS.
-    let mut i = 12;
-    let mut labels = Vec::new();
-    loop {
-        let len = *q.get(i)? as usize;
-        i += 1;
-        if len == 0 {
-            break;
-        }
-        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_lowercase());
-        i += len;
-    }
-    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
-    let question_end = i + 4;
-    let name = labels.join(".");
-    let found = table.iter().find(|(n, _)| *n == name).map(|(_, ip)| *ip);
-    let mut r = Vec::with_capacity(64);
-    r.extend_from_slice(&q[0..2]); // id
-    let rcode = if found.is_some() { 0 } else { 3 }; // NOERROR / NXDOMAIN
-    r.push(0x84 | (q[2] & 0x01)); // QR, AA, RD copied
-    r.push(rcode);
-    r.extend_from_slice(&[0, 1]); // QDCOUNT
-    let answer = found.filter(|_| qtype == 1);
-    r.extend_from_slice(&[0, u8::from(answer.is_some())]); // ANCOUNT
-    r.extend_from_slice(&[0, 0, 0, 0]); // NSCOUNT, ARCOUNT
-    r.extend_from_slice(q.get(12..question_end)?);
-    if let Some(ip) = answer {
-        r.extend_from_slice(&[0xc0, 12]); // name: pointer to the question
-        r.extend_from_slice(&[0, 1, 0, 1]); // A, IN
-        r.extend_from_slice(&600u32.to_be_bytes()); // TTL 600, like Docker
-        r.extend_from_slice(&[0, 4]);
-        r.extend_from_slice(&ip.octets());
-    }
-    Some(r)
 }

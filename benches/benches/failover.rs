@@ -3,14 +3,11 @@
 //! the last of its monitors is checked by a survivor, restart it, let its
 //! monitors come home; repeat. At `hc_interval` 1 s and 5 s (fall = rise = 3).
 //!
-//! `cargo bench -p picket-lb --bench failover [-- RUNS]` (default 5 runs each).
+//! `cargo bench -p picket-benches --bench failover [-- RUNS]` (default 5 runs each).
 //! Prints a Markdown table for BENCHMARKS.md.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::cluster::*;
-use common::eventually_for;
+use picket_testkit::cluster::*;
+use picket_testkit::eventually;
 use std::time::{Duration, Instant};
 
 /// Long enough for `rise` rounds at a 5 s interval.
@@ -33,13 +30,13 @@ async fn one_run(c: &mut Cluster) -> Run {
     let _ = n1.child.kill();
     let _ = n1.child.wait();
     drop(n1);
-    eventually_for(LIMIT, "survivors check every moved monitor", || async {
+    eventually(LIMIT, "survivors check every moved monitor", || async {
         moved
             .iter()
             .all(|m| c.target.nodes_since(m, killed).iter().any(|n| n != "n1"))
     })
     .await;
-    let hits = c.target.hits();
+    let hits = c.target.timeline();
     let first_survivor = |m: &str| {
         hits.iter()
             .filter(|h| h.monitor == m && h.at >= killed && h.node != "n1")
@@ -52,7 +49,7 @@ async fn one_run(c: &mut Cluster) -> Run {
     let mut longest_gap = Duration::ZERO;
     let mut dup_failover = 0;
     for m in &moved {
-        let mut ts: Vec<&common::cluster::Hit> = hits
+        let mut ts: Vec<&picket_testkit::farm::Hit> = hits
             .iter()
             .filter(|h| &h.monitor == m && h.at >= before && h.at <= done)
             .collect();
@@ -71,17 +68,17 @@ async fn one_run(c: &mut Cluster) -> Run {
     let n1 = NodeProc::start(&c.t.url, "n1", port);
     n1.ready().await;
     c.nodes.push(n1);
-    eventually_for(LIMIT, "n1 checks its monitors again", || async {
+    eventually(LIMIT, "n1 checks its monitors again", || async {
         moved
             .iter()
             .all(|m| c.target.nodes_since(m, back).contains("n1"))
     })
     .await;
     let home = Instant::now();
-    eventually_for(LIMIT, "steady after the return", || async {
+    eventually(LIMIT, "steady after the return", || async {
         moved.iter().all(|m| {
             c.target
-                .hits()
+                .timeline()
                 .iter()
                 .filter(|h| &h.monitor == m && h.at >= home && h.node == "n1")
                 .count()
@@ -90,7 +87,7 @@ async fn one_run(c: &mut Cluster) -> Run {
     })
     .await;
     // Hand-over duplicates: checks by the interim owner after n1's first one.
-    let hits = c.target.hits();
+    let hits = c.target.timeline();
     let mut dup_recovery = 0;
     for m in &moved {
         let first_n1 = hits
@@ -129,7 +126,7 @@ fn main() {
         println!("| hc_interval | runs | failover p50 ms | failover max ms | longest gap max ms | duplicates at failover | duplicates at return (total) |");
         println!("| --- | --- | --- | --- | --- | --- | --- |");
         for hc in [1u64, 5] {
-            let t = picket_shared::testing::sqlite().await;
+            let t = picket_testkit::db::sqlite().await;
             let mut c = cluster_full(t, 4, false, hc).await;
             let mut rs = Vec::new();
             for i in 0..runs {

@@ -1,3 +1,0 @@
-//! Benchmark support shared with the end-to-end tests: the target farm.
-
-pub mod farm;
