@@ -3,7 +3,7 @@
 //! `refresh_ms` and answers the request path's [`Command`]s.
 
 use crate::db_slot::DbSlot;
-use crate::dns::Dns;
+use crate::dns::{Dns, DnsError};
 use crate::state::{Command, Shared};
 use crate::view::{NodeEntry, NodeView};
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ pub struct Refresher {
     /// One in-flight counter per node, carried from snapshot to snapshot.
     inflight: HashMap<NodeId, Arc<AtomicI64>>,
     /// Last resolution error per node, to log changes rather than every pass.
-    dns_errors: HashMap<NodeId, String>,
+    dns_errors: HashMap<NodeId, DnsError>,
 }
 
 impl Refresher {
@@ -117,7 +117,7 @@ impl Refresher {
         view
     }
 
-    async fn resolve_all(&self) -> Vec<Result<SocketAddr, String>> {
+    async fn resolve_all(&self) -> Vec<Result<SocketAddr, DnsError>> {
         let mut set = JoinSet::new();
         for (i, (node, _)) in self.rows.iter().enumerate() {
             let dns = self.dns.clone();
@@ -129,14 +129,14 @@ impl Refresher {
                     None => crate::dns::split_host_port(&host).and_then(|(h, p)| {
                         h.parse()
                             .map(|ip| SocketAddr::new(ip, p))
-                            .map_err(|_| "no DNS resolver configured".to_owned())
+                            .map_err(|_| DnsError::NoResolver)
                     }),
                 };
                 (i, r)
             });
         }
-        let mut out: Vec<Result<SocketAddr, String>> =
-            vec![Err("not resolved".into()); self.rows.len()];
+        let mut out: Vec<Result<SocketAddr, DnsError>> =
+            vec![Err(DnsError::Unresolved); self.rows.len()];
         while let Some(j) = set.join_next().await {
             if let Ok((i, r)) = j {
                 out[i] = r;

@@ -12,32 +12,59 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+/// Why a node host (or a nameserver setting) gives no address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsError {
+    #[error("'{0}' is not an ip or ip:port")]
+    BadNameserver(String),
+    #[error("'{0}' has no port")]
+    NoPort(String),
+    #[error("'{0}' has a bad port")]
+    BadPort(String),
+    #[error("'{0}' has no host")]
+    NoHost(String),
+    #[error("reading /etc/resolv.conf: {0}")]
+    ResolvConf(String),
+    #[error("DNS resolver: {0}")]
+    Resolver(String),
+    #[error("cannot resolve '{host}': {cause}")]
+    Lookup { host: String, cause: String },
+    #[error("'{0}' has no address")]
+    NoAddress(String),
+    /// The lookup task did not finish.
+    #[error("not resolved")]
+    Unresolved,
+    /// No usable resolver: only IP literals resolve.
+    #[error("no DNS resolver configured")]
+    NoResolver,
+}
+
 /// Parses one `PICKET_DNS_SERVERS` entry: `ip`, `ip:port` or `[v6]:port`.
-pub fn parse_nameserver(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_nameserver(s: &str) -> Result<SocketAddr, DnsError> {
     let s = s.trim();
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, 53));
     }
     s.parse::<SocketAddr>()
-        .map_err(|_| format!("'{s}' is not an ip or ip:port"))
+        .map_err(|_| DnsError::BadNameserver(s.to_owned()))
 }
 
 /// Splits a node's `host:port` (an optional `http://` prefix and trailing `/`
 /// are tolerated) into its host and port. IPv6 literals are bracketed.
-pub fn split_host_port(s: &str) -> Result<(&str, u16), String> {
+pub fn split_host_port(s: &str) -> Result<(&str, u16), DnsError> {
     let t = s.trim();
     let t = t.strip_prefix("http://").unwrap_or(t);
     let t = t.trim_end_matches('/');
     let (host, port) = t
         .rsplit_once(':')
-        .ok_or_else(|| format!("'{s}' has no port"))?;
-    let port: u16 = port.parse().map_err(|_| format!("'{s}' has a bad port"))?;
+        .ok_or_else(|| DnsError::NoPort(s.to_owned()))?;
+    let port: u16 = port.parse().map_err(|_| DnsError::BadPort(s.to_owned()))?;
     let host = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     if host.is_empty() {
-        return Err(format!("'{s}' has no host"));
+        return Err(DnsError::NoHost(s.to_owned()));
     }
     Ok((host, port))
 }
@@ -51,9 +78,9 @@ pub struct Dns {
 impl Dns {
     /// Uses `servers` (`ip[:port]`), or /etc/resolv.conf when empty. Must be
     /// called inside a tokio runtime (the resolver spawns its I/O there).
-    pub fn new(servers: &[String], ttl_cap: Duration, timeout: Duration) -> Result<Dns, String> {
+    pub fn new(servers: &[String], ttl_cap: Duration, timeout: Duration) -> Result<Dns, DnsError> {
         let mut builder = if servers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| format!("reading /etc/resolv.conf: {e}"))?
+            TokioResolver::builder_tokio().map_err(|e| DnsError::ResolvConf(e.to_string()))?
         } else {
             let mut ns = Vec::new();
             for s in servers {
@@ -80,12 +107,14 @@ impl Dns {
             // Explicit nameservers are the whole truth (tests point at their own).
             opts.use_hosts_file = ResolveHosts::Never;
         }
-        let resolver = builder.build().map_err(|e| format!("DNS resolver: {e}"))?;
+        let resolver = builder
+            .build()
+            .map_err(|e| DnsError::Resolver(e.to_string()))?;
         Ok(Dns { resolver })
     }
 
     /// Resolves a node's `host:port`. IP literals skip DNS.
-    pub async fn resolve(&self, host_port: &str) -> Result<SocketAddr, String> {
+    pub async fn resolve(&self, host_port: &str) -> Result<SocketAddr, DnsError> {
         let (host, port) = split_host_port(host_port)?;
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(SocketAddr::new(ip, port));
@@ -94,11 +123,14 @@ impl Dns {
             .resolver
             .lookup_ip(host)
             .await
-            .map_err(|e| format!("cannot resolve '{host}': {e}"))?;
+            .map_err(|e| DnsError::Lookup {
+                host: host.to_owned(),
+                cause: e.to_string(),
+            })?;
         let ip = lookup
             .iter()
             .next()
-            .ok_or_else(|| format!("'{host}' has no address"))?;
+            .ok_or_else(|| DnsError::NoAddress(host.to_owned()))?;
         Ok(SocketAddr::new(ip, port))
     }
 }

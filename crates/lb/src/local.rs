@@ -138,7 +138,7 @@ fn node_json(n: &crate::view::NodeEntry) -> Value {
         "status": n.status.as_str(),
         "host": n.host,
         "address": n.addr.as_ref().ok().map(|a| a.to_string()),
-        "resolve_error": n.addr.as_ref().err(),
+        "resolve_error": n.addr.as_ref().err().map(ToString::to_string),
         "routable": n.routable(),
         "last_seen": n.last_seen,
         "monitor_count": n.monitor_count,

@@ -2,6 +2,7 @@
 //! reads (through `ArcSwap`) instead of the database or DNS. The refresher
 //! builds a new one every pass; picking a node is a pure function over it.
 
+use crate::dns::DnsError;
 use picket_shared::NodeId;
 use picket_shared::model::{NodeHealth, NodeStatus};
 use serde::Serialize;
@@ -23,7 +24,7 @@ pub struct NodeEntry {
     pub monitor_count: usize,
     /// Where to connect, or why the host could not be resolved.
     #[serde(skip)]
-    pub addr: Result<SocketAddr, String>,
+    pub addr: Result<SocketAddr, DnsError>,
     /// The health checker's persisted counters.
     pub health: NodeHealth,
     /// Requests being proxied to this node now, shared across snapshots (the
@@ -133,7 +134,7 @@ pub(crate) mod tests {
     fn offline_leaving_and_unresolved_nodes_get_nothing() {
         use NodeStatus::*;
         let mut unresolved = entry("d", Online, 0, 0);
-        unresolved.addr = Err("no such host".into());
+        unresolved.addr = Err(DnsError::NoAddress("no-such-host".into()));
         let v = view(vec![
             entry("a", Offline, 0, 0),
             entry("b", Leaving, 0, 0),

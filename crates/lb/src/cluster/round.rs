@@ -6,6 +6,7 @@
 
 use super::plan::{RoundPlan, plan_ownership, plan_round};
 use super::{Ctx, EVENTS_SHOWN, LEADER_LEASE};
+use crate::dns::DnsError;
 use crate::report::{ClusterError, LeaderRound, RoundReport};
 use picket_shared::db::{Db, Fence};
 use picket_shared::health::{Probe, Transition};
@@ -244,7 +245,7 @@ impl Ctx {
     pub(super) async fn probe_all(&self, nodes: &[Node]) -> Vec<(Node, Probe)> {
         let view = self.shared.view.load_full();
         let mut set = tokio::task::JoinSet::new();
-        let known: Vec<(Node, Result<std::net::SocketAddr, String>)> = nodes
+        let known: Vec<(Node, Result<std::net::SocketAddr, DnsError>)> = nodes
             .iter()
             .filter_map(|n| {
                 let entry = view.node(n.node_id.as_str())?;
@@ -257,7 +258,7 @@ impl Ctx {
             set.spawn(async move {
                 let t = Instant::now();
                 let r = match addr {
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                     Ok(a) => match http.get(format!("http://{a}/api/v1/health")).send().await {
                         Ok(r) if r.status() == 200 => Ok(()),
                         Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
