@@ -132,6 +132,13 @@ impl Node {
                 cfg.heartbeat_retention(),
                 stopped(stop_rx.clone()),
             )),
+            tokio::spawn(deliver_notifications(
+                db.clone(),
+                node_id.clone(),
+                &cfg,
+                metrics.clone(),
+                stopped(stop_rx.clone()),
+            )),
         ];
 
         let state = api::AppState(Arc::new(api::AppInner {
@@ -146,6 +153,7 @@ impl Node {
             lease,
             writer,
             started: Instant::now(),
+            public_url: cfg.public_url.clone(),
         }));
         let server = tokio::spawn(
             axum::serve(listener, api::router(state))
@@ -187,6 +195,53 @@ impl Node {
             _ => Ok(()),
         }
     }
+}
+
+/// The node's notification delivery worker, with its metrics: deliveries per
+/// pass, and the outbox's depth and oldest event every few seconds.
+fn deliver_notifications(
+    db: Db,
+    node_id: NodeId,
+    cfg: &NodeConfig,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let policy = picket_notify::worker::RetryPolicy {
+        first: Duration::from_secs(cfg.notify_retry_secs),
+        give_up_after: Duration::from_secs(cfg.notify_give_up_hours * 3600),
+        ..Default::default()
+    };
+    let every = Duration::from_millis(cfg.notify_poll_ms);
+    let worker =
+        picket_notify::worker::Worker::new(db.clone(), node_id, cfg.public_url.clone(), policy);
+    let mut last_depth = Instant::now() - Duration::from_secs(60);
+    let on_pass = move |pass: &picket_notify::worker::Pass| {
+        use picket_notify::worker::Delivered;
+        for (provider, d) in &pass.deliveries {
+            let result = match d {
+                Delivered::Sent => "sent",
+                Delivered::Retry => "retry",
+                Delivered::Failed => "failed",
+                Delivered::Lost => "lost",
+            };
+            metrics
+                .notify_deliveries
+                .with_label_values(&[provider.as_str(), result])
+                .inc();
+        }
+        if last_depth.elapsed() >= Duration::from_secs(5) {
+            last_depth = Instant::now();
+            let (db, metrics) = (db.clone(), metrics.clone());
+            tokio::spawn(async move {
+                if let Ok((n, oldest)) = db.outbox_depth().await {
+                    metrics.notify_outbox_depth.set(n);
+                    let age = oldest.map_or(0, |t| (picket_shared::now_ms() - t).max(0) / 1000);
+                    metrics.notify_oldest_age.set(age);
+                }
+            });
+        }
+    };
+    worker.run(every, stop, on_pass)
 }
 
 /// Marks the node `leaving` and assigns the monitors it owns to the other

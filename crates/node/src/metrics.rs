@@ -222,6 +222,12 @@ pub struct Metrics {
     pub hb_dropped: IntCounter,
     pub hb_write_errors: IntCounter,
     pub reconcile_errors: IntCounter,
+    /// Deliveries by provider and result (sent, retry, failed, lost).
+    pub notify_deliveries: IntCounterVec,
+    /// Undelivered notification events in the cluster's outbox.
+    pub notify_outbox_depth: IntGauge,
+    /// Age in seconds of the oldest undelivered event (0 when none).
+    pub notify_oldest_age: IntGauge,
     /// Uptime Kuma's per-monitor series, set by the owning node after each result.
     pub monitors: MonitorSeries,
 }
@@ -318,6 +324,24 @@ impl Metrics {
                 "Failed reconcile passes",
             )
             .unwrap(),
+            notify_deliveries: IntCounterVec::new(
+                Opts::new(
+                    "picket_notification_deliveries_total",
+                    "Notification deliveries by this node, by provider and result",
+                ),
+                &["provider", "result"],
+            )
+            .unwrap(),
+            notify_outbox_depth: IntGauge::new(
+                "picket_notification_outbox_depth",
+                "Undelivered notification events (the whole cluster's outbox)",
+            )
+            .unwrap(),
+            notify_oldest_age: IntGauge::new(
+                "picket_notification_oldest_undelivered_seconds",
+                "Age of the oldest undelivered notification event",
+            )
+            .unwrap(),
             monitors: MonitorSeries::default(),
             registry,
         };
@@ -337,6 +361,9 @@ impl Metrics {
         let _ = r.register(Box::new(m.hb_dropped.clone()));
         let _ = r.register(Box::new(m.hb_write_errors.clone()));
         let _ = r.register(Box::new(m.reconcile_errors.clone()));
+        let _ = r.register(Box::new(m.notify_deliveries.clone()));
+        let _ = r.register(Box::new(m.notify_outbox_depth.clone()));
+        let _ = r.register(Box::new(m.notify_oldest_age.clone()));
         m
     }
 

@@ -191,6 +191,23 @@ pub struct NodeConfig {
     #[arg(long, env = "PICKET_HEARTBEAT_RETENTION_DAYS", default_value_t = 7)]
     pub heartbeat_retention_days: u32,
 
+    /// Where people reach the cluster (`https://picket.example.com`): links
+    /// to monitor pages in notifications.
+    #[arg(long, env = "PICKET_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How often the node looks for notifications to deliver, in ms.
+    #[arg(long, env = "PICKET_NOTIFY_POLL_MS", default_value_t = 500)]
+    pub notify_poll_ms: u64,
+
+    /// First retry of a failed delivery, seconds (doubling up to 10 minutes).
+    #[arg(long, env = "PICKET_NOTIFY_RETRY_SECS", default_value_t = 5)]
+    pub notify_retry_secs: u64,
+
+    /// A delivery still failing after this many hours is given up.
+    #[arg(long, env = "PICKET_NOTIFY_GIVE_UP_HOURS", default_value_t = 24)]
+    pub notify_give_up_hours: u64,
+
     /// Log line format.
     #[arg(long, env = "PICKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
@@ -251,6 +268,20 @@ impl NodeConfig {
         }
         if self.heartbeat_buffer < self.heartbeat_batch {
             bad.push("PICKET_HEARTBEAT_BUFFER must be at least PICKET_HEARTBEAT_BATCH".to_owned());
+        }
+        if !(50..=60_000).contains(&self.notify_poll_ms) {
+            bad.push("PICKET_NOTIFY_POLL_MS must be between 50 and 60000".to_owned());
+        }
+        if !(1..=600).contains(&self.notify_retry_secs) {
+            bad.push("PICKET_NOTIFY_RETRY_SECS must be between 1 and 600".to_owned());
+        }
+        if !(1..=720).contains(&self.notify_give_up_hours) {
+            bad.push("PICKET_NOTIFY_GIVE_UP_HOURS must be between 1 and 720".to_owned());
+        }
+        if let Some(u) = &self.public_url
+            && !url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https"))
+        {
+            bad.push("PICKET_PUBLIC_URL must be an http:// or https:// URL".to_owned());
         }
         if !(1..=3650).contains(&self.heartbeat_retention_days) {
             bad.push("PICKET_HEARTBEAT_RETENTION_DAYS must be between 1 and 3650".to_owned());

@@ -11,6 +11,7 @@ pub mod health;
 pub mod ids;
 pub mod model;
 pub mod monitor;
+pub mod notify;
 pub mod placement;
 pub mod read;
 pub mod telemetry;

@@ -18,6 +18,8 @@ pub struct MonitorView {
     pub tls: Option<TlsInfo>,
     /// The latest beats, newest first (as many as were asked for).
     pub recent: Vec<Heartbeat>,
+    /// The notification channels it is linked to.
+    pub channels: Vec<i64>,
 }
 
 /// Loads monitor views.
@@ -38,26 +40,30 @@ impl<'a> MonitorViews<'a> {
             return Ok(None);
         };
         let uptime = self.db.uptime(self.now, Some(id)).await?;
+        let mut channels = self.db.monitor_channels(Some(id)).await?;
         Ok(Some(MonitorView {
             uptime: uptime.get(&id).copied().unwrap_or_default(),
             tls: self.db.tls_info(id).await?,
             recent: self.db.heartbeats(id, 0, recent).await?,
+            channels: channels.remove(&id).unwrap_or_default(),
             record,
         }))
     }
 
-    /// Every monitor, or those `owner` runs, without beats: three queries
+    /// Every monitor, or those `owner` runs, without beats: four queries
     /// whatever the number of monitors.
     pub async fn all(&self, owner: Option<&NodeId>) -> Result<Vec<MonitorView>> {
         let records = self.db.monitors(owner).await?;
         let uptime = self.db.uptime(self.now, None).await?;
         let tls = self.db.tls_infos().await?;
+        let mut channels = self.db.monitor_channels(None).await?;
         Ok(records
             .into_iter()
             .map(|record| MonitorView {
                 uptime: uptime.get(&record.id).copied().unwrap_or_default(),
                 tls: tls.get(&record.id).copied(),
                 recent: Vec::new(),
+                channels: channels.remove(&record.id).unwrap_or_default(),
                 record,
             })
             .collect())

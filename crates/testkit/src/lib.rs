@@ -6,6 +6,7 @@
 //!   processes of their own; [`cluster`] puts three nodes and a balancer together.
 //! - [`farm`]: the monitored target, which records which node checked what.
 //! - [`api`]: a JSON client for a node's API.
+//! - [`receiver`]: a notification receiver that records what providers send.
 //! - [`net`]: ports, a cuttable TCP proxy, an HTTP client; [`dns`]: a tiny
 //!   authoritative DNS server.
 //! - [`wait`]: [`eventually`], the one way tests wait for something to happen.
@@ -22,6 +23,7 @@ pub mod lb;
 pub mod monitors;
 pub mod net;
 pub mod node;
+pub mod receiver;
 pub mod wait;
 
 pub use wait::{WAIT, eventually};

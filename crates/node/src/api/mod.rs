@@ -4,6 +4,7 @@
 
 mod monitors;
 mod nodes;
+mod notifications;
 mod push;
 
 use crate::metrics::Metrics;
@@ -42,6 +43,8 @@ pub struct AppInner {
     pub lease: Arc<Lease>,
     pub writer: Writer,
     pub started: Instant,
+    /// `PICKET_PUBLIC_URL`: where people reach the cluster (links in messages).
+    pub public_url: Option<String>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -66,6 +69,24 @@ pub fn router(state: AppState) -> Router {
             get(nodes::get_one).put(nodes::update).delete(nodes::delete),
         )
         .route("/api/v1/nodes/{id}/monitors", get(nodes::monitors))
+        .route(
+            "/api/v1/notifications",
+            get(notifications::list).post(notifications::create),
+        )
+        .route(
+            "/api/v1/notifications/{id}",
+            get(notifications::get_one)
+                .put(notifications::update)
+                .delete(notifications::delete),
+        )
+        .route(
+            "/api/v1/notifications/{id}/test",
+            axum::routing::post(notifications::test),
+        )
+        .route(
+            "/api/v1/notifications/{id}/deliveries",
+            get(notifications::deliveries),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .route("/api/v1/status", get(status))

@@ -62,7 +62,13 @@ pub fn view_json(v: &MonitorView) -> Value {
     j["uptime"] = up;
     j["avg_response_ms"] = ping;
     j["tls_info"] = json!(v.tls);
+    j["notificationIDList"] = channels_json(&v.channels);
     j
+}
+
+/// A monitor's channels in Kuma's shape, `{"3": true}`.
+fn channels_json(ids: &[i64]) -> Value {
+    Value::Object(ids.iter().map(|id| (id.to_string(), json!(true))).collect())
 }
 
 pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult {
@@ -78,9 +84,10 @@ pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> Api
     let valid = validate(&st, &fields)?;
     let rec = st.0.db.create_monitor(&valid).await?;
     tracing::info!(monitor = %rec.id, home = %rec.default_node_id, "monitor created");
+    let data = shown(&st, rec).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"ok": true, "msg": "Added Successfully.", "monitorID": rec.id, "data": monitor_json(&rec)})),
+        Json(json!({"ok": true, "msg": "Added Successfully.", "monitorID": data["id"], "data": data})),
     )
         .into_response())
 }
@@ -88,6 +95,14 @@ pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> Api
 async fn load(st: &AppState, raw: &str) -> Result<MonitorRecord, ApiError> {
     let id = MonitorId(parse_id(raw)?);
     st.0.db.monitor(id).await?.ok_or_else(|| not_found(id))
+}
+
+/// A monitor just written, as reads show it (with its channels).
+async fn shown(st: &AppState, rec: MonitorRecord) -> Result<Value, ApiError> {
+    let channels = st.0.db.monitor_channels(Some(rec.id)).await?;
+    let mut j = monitor_json(&rec);
+    j["notificationIDList"] = channels_json(channels.get(&rec.id).map_or(&[], Vec::as_slice));
+    Ok(j)
 }
 
 fn not_found(id: MonitorId) -> ApiError {
@@ -117,7 +132,7 @@ pub async fn update(
     merged.overlay(patch);
     let valid = validate(&st, &merged)?;
     let rec = st.0.db.update_monitor(rec.id, &valid).await?;
-    ok("Saved.", monitor_json(&rec))
+    ok("Saved.", shown(&st, rec).await?)
 }
 
 pub async fn delete(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {

@@ -90,6 +90,25 @@ impl Dialect {
         }
     }
 
+    /// What ends a `SELECT` that must lock the rows it reads against
+    /// writers until the transaction ends (SQLite: the writer holds the
+    /// whole database already).
+    pub fn for_update(self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "",
+            Backend::MySql => " FOR UPDATE",
+        }
+    }
+
+    /// What ends a `SELECT` that must keep the rows it reads from changing
+    /// until the transaction ends, while others may read them too.
+    pub fn for_share(self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "",
+            Backend::MySql => " LOCK IN SHARE MODE",
+        }
+    }
+
     /// The migrations of this backend.
     pub fn migrator(self) -> sqlx::migrate::Migrator {
         match self.0 {

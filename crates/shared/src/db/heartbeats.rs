@@ -85,6 +85,10 @@ impl Db {
     ) -> Result<u64> {
         let mut written = 0;
         for chunk in beats.chunks(HEARTBEAT_CHUNK) {
+            // Owners first, share-locked: the insert below keeps exactly the
+            // beats whose node is the owner read here, and the notification
+            // step judges exactly those.
+            let owned = self.owners_in(c, chunk).await?;
             let row =
                 "SELECT ? AS m, ? AS n, ? AS s, ? AS t, ? AS p, ? AS g, ? AS i, ? AS d, ? AS r";
             let mut sql = String::with_capacity(64 + chunk.len() * 80);
@@ -117,6 +121,15 @@ impl Db {
                 for (table, bucket) in STAT_TABLES {
                     self.add_stats(c, table, &aggregate(chunk, bucket)).await?;
                 }
+                let written: Vec<&Heartbeat> = chunk
+                    .iter()
+                    .filter(|b| {
+                        owned
+                            .get(&b.monitor_id)
+                            .is_some_and(|o| o.owner == b.node_id)
+                    })
+                    .collect();
+                self.queue_alerts(c, &written, &owned).await?;
             }
             written += n;
         }

@@ -41,12 +41,14 @@ macro_rules! in_tx {
     }};
 }
 
+pub mod alerts;
 pub mod cluster;
 pub mod dialect;
 pub mod heartbeats;
 pub mod keys;
 pub mod monitors;
 pub mod nodes;
+pub mod notify;
 pub mod ownership;
 pub mod retention;
 pub mod stats;
@@ -56,6 +58,7 @@ pub use cluster::{ClusterEvent, ClusterRequest, Lease, RequestState};
 pub use dialect::Dialect;
 pub use heartbeats::BatchKey;
 pub use monitors::{Changes, MonitorRecord};
+pub use notify::{Channel, ChannelInput, Delivery, OutboxRow};
 pub use ownership::{ClusterMove, Fence};
 pub use stats::{StatRow, aggregate};
 

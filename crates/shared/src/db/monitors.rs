@@ -55,16 +55,19 @@ const MONITOR_COLS: &str = "id, name, type, url, hostname, port, method, headers
     interval_secs, retry_interval_secs, maxretries, timeout_ms, accepted_statuscodes, \
     max_redirects, ignore_tls, keyword, invert_keyword, json_path, json_path_operator, \
     expected_value, dns_resolve_server, dns_resolve_type, packet_count, push_token, \
-    expiry_notification, active, description, default_node_id, assign_node, rev, \
-    created_at, modified_at";
+    expiry_notification, active, description, resend_interval, resend_minutes, up_threshold, \
+    default_node_id, assign_node, rev, created_at, modified_at";
 
 /// The tables whose rows belong to one monitor and go with it.
-const MONITOR_OWNED_TABLES: [&str; 5] = [
+const MONITOR_OWNED_TABLES: [&str; 8] = [
     "heartbeat",
     "stat_minute",
     "stat_hour",
     "stat_day",
     "monitor_tls_info",
+    "monitor_alert",
+    "monitor_notification",
+    "notify_outbox",
 ];
 
 impl Db {
@@ -94,7 +97,7 @@ impl Db {
             let sql = format!(
                 "INSERT INTO monitor ({}) VALUES ({})",
                 &MONITOR_COLS["id, ".len()..],
-                vec!["?"; 32].join(", ")
+                vec!["?"; 35].join(", ")
             );
             bind_monitor(self.query_built(sql), m)
                 .bind(home.as_str())
@@ -106,6 +109,8 @@ impl Db {
                 .await
                 .map_err(unique_push_token)?;
             let id = self.last_insert_id(c).await?;
+            self.set_monitor_channels(c, MonitorId(id), m.notifications.as_deref(), true)
+                .await?;
             self.monitor_in(c, MonitorId(id))
                 .await?
                 .ok_or_else(|| DbError::NotFound(format!("monitor {id}")))
@@ -148,6 +153,8 @@ impl Db {
                 .execute(&mut *c)
                 .await
                 .map_err(unique_push_token)?;
+            self.set_monitor_channels(c, id, m.notifications.as_deref(), false)
+                .await?;
             // Certificate facts belong to the target they were read from.
             if current.fields.url != fields.url || current.fields.kind != fields.kind {
                 self.query("DELETE FROM monitor_tls_info WHERE monitor_id = ?")
@@ -285,7 +292,7 @@ fn unique_push_token(e: sqlx::Error) -> DbError {
     }
 }
 
-/// Binds the 27 configuration columns, in `MONITOR_COLS` order after `id`:
+/// Binds the 30 configuration columns, in `MONITOR_COLS` order after `id`:
 /// the typed settings from the spec, the kind's own from its canonical flat
 /// form. Columns a kind does not use take the schema's defaults.
 fn bind_monitor<'q>(q: AnyQuery<'q>, m: &ValidMonitor) -> AnyQuery<'q> {
@@ -327,6 +334,9 @@ fn bind_monitor<'q>(q: AnyQuery<'q>, m: &ValidMonitor) -> AnyQuery<'q> {
         .bind(f.expiry_notification.unwrap_or(0))
         .bind(i64::from(s.active))
         .bind(s.description.clone())
+        .bind(i64::from(s.alerts.resend_interval))
+        .bind(i64::from(s.alerts.resend_minutes))
+        .bind(i64::from(s.alerts.up_threshold))
 }
 
 fn monitor_from_row(r: &AnyRow) -> Result<MonitorRecord> {
@@ -362,6 +372,10 @@ fn monitor_from_row(r: &AnyRow) -> Result<MonitorRecord> {
         expiry_notification: r.try_get("expiry_notification")?,
         active: flag("active")?,
         description: r.try_get("description")?,
+        resend_interval: r.try_get("resend_interval")?,
+        resend_minutes: r.try_get("resend_minutes")?,
+        up_threshold: r.try_get("up_threshold")?,
+        notification_id_list: None,
         node_id: Some(default_node_id.clone()),
     };
     Ok(MonitorRecord {

@@ -23,6 +23,7 @@ pub use ping::MAX_PING_COUNT;
 pub use push::{check_push_token, new_push_token};
 
 use crate::ids::NodeId;
+use crate::notify::AlertRules;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
@@ -148,6 +149,23 @@ pub struct MonitorFields {
     pub expiry_notification: Option<i64>,
     pub active: Option<bool>,
     pub description: Option<String>,
+    /// A reminder every this many further DOWN beats while DOWN; 0 = never.
+    #[serde(rename = "resendInterval", alias = "resend_interval")]
+    pub resend_interval: Option<i64>,
+    /// A reminder every this many minutes while DOWN; 0 = off.
+    #[serde(rename = "resendMinutes", alias = "resend_minutes")]
+    pub resend_minutes: Option<i64>,
+    /// UP beats in a row that end an outage (default 1).
+    #[serde(rename = "upThreshold", alias = "up_threshold")]
+    pub up_threshold: Option<i64>,
+    /// The channels to notify: Kuma's `{"3": true}` or a list of ids. Input
+    /// only; the read model shows the links.
+    #[serde(
+        rename = "notificationIDList",
+        alias = "notification_id_list",
+        skip_serializing
+    )]
+    pub notification_id_list: Option<Value>,
     /// The monitor's home node (`default_node_id`).
     #[serde(alias = "nodeId")]
     pub node_id: Option<String>,
@@ -268,6 +286,8 @@ pub struct MonitorSpec {
     pub timeout_ms: u32,
     pub active: bool,
     pub description: Option<String>,
+    /// When its beats notify (`upThreshold`, `resendInterval`, `resendMinutes`).
+    pub alerts: AlertRules,
 }
 
 /// A monitor that passed validation, in the one form that is stored: the
@@ -279,6 +299,9 @@ pub struct ValidMonitor {
     pub node_id: Option<NodeId>,
     /// Given by the request, or generated for a new push monitor.
     pub push_token: Option<String>,
+    /// The channels to link (`notificationIDList`); `None` when the request
+    /// did not say (a new monitor then gets the default channels).
+    pub notifications: Option<Vec<i64>>,
 }
 
 impl ValidMonitor {
@@ -353,6 +376,10 @@ impl MonitorFields {
             expiry_notification,
             active,
             description,
+            resend_interval,
+            resend_minutes,
+            up_threshold,
+            notification_id_list,
             node_id
         );
     }
@@ -366,10 +393,18 @@ impl MonitorFields {
             (MonitorKind::Push, None) => Some(new_push_token()),
             (_, t) => t.clone(),
         };
+        let notifications = match &self.notification_id_list {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                parse_channel_ids(v)
+                    .map_err(|msg| vec![FieldError::new("notificationIDList", msg)])?,
+            ),
+        };
         Ok(ValidMonitor {
             spec,
             node_id: self.node_id.clone().map(NodeId),
             push_token,
+            notifications,
         })
     }
 
@@ -437,6 +472,33 @@ impl MonitorFields {
             );
         }
 
+        let bounded = |errs: &mut Errors, field: &str, v: Option<i64>, d: i64, lo: i64, hi: i64| {
+            let v = v.unwrap_or(d);
+            if !(lo..=hi).contains(&v) {
+                errs.push(field, format!("must be between {lo} and {hi}"));
+            }
+            v.clamp(lo, hi) as u32
+        };
+        let alerts = AlertRules {
+            up_threshold: bounded(&mut errs, "upThreshold", self.up_threshold, 1, 1, 100),
+            resend_interval: bounded(
+                &mut errs,
+                "resendInterval",
+                self.resend_interval,
+                0,
+                0,
+                10_000,
+            ),
+            resend_minutes: bounded(
+                &mut errs,
+                "resendMinutes",
+                self.resend_minutes,
+                0,
+                0,
+                7 * 24 * 60,
+            ),
+        };
+
         let kind = ty.and_then(|ty| match ty {
             MonitorType::Http | MonitorType::Keyword | MonitorType::JsonQuery => {
                 http::parse(self, ty, &mut errs).map(MonitorKind::Http)
@@ -459,8 +521,37 @@ impl MonitorFields {
             timeout_ms: (timeout_secs * 1000.0).round() as u32,
             active: self.active.unwrap_or(true),
             description: self.description.clone(),
+            alerts,
         })
     }
+}
+
+/// Kuma's `notificationIDList`: `{"3": true, "4": false}` (the ids set to
+/// true), or a list of ids.
+fn parse_channel_ids(v: &Value) -> Result<Vec<i64>, String> {
+    let bad = || "must be a list of notification ids or an object like {\"3\": true}".to_owned();
+    let mut ids: Vec<i64> = match v {
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_i64().filter(|i| *i > 0).ok_or_else(bad))
+            .collect::<Result<_, _>>()?,
+        Value::Object(m) => {
+            let mut ids = Vec::new();
+            for (k, on) in m {
+                let id: i64 = k.parse().ok().filter(|i| *i > 0).ok_or_else(bad)?;
+                match on {
+                    Value::Bool(true) => ids.push(id),
+                    Value::Bool(false) | Value::Null => {}
+                    _ => return Err(bad()),
+                }
+            }
+            ids
+        }
+        _ => return Err(bad()),
+    };
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// A non-empty, trimmed `hostname`, required for `what`.
@@ -508,6 +599,9 @@ impl MonitorSpec {
             timeout: Some(f64::from(self.timeout_ms) / 1000.0),
             active: Some(self.active),
             description: self.description.clone(),
+            resend_interval: Some(self.alerts.resend_interval.into()),
+            resend_minutes: Some(self.alerts.resend_minutes.into()),
+            up_threshold: Some(self.alerts.up_threshold.into()),
             ..Default::default()
         };
         match &self.kind {

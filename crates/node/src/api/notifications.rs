@@ -1,0 +1,168 @@
+//! `/api/v1/notifications*`: notification channels (Uptime Kuma's names),
+//! a test send, and recent deliveries. Secrets in a channel's settings are
+//! never returned in full; a masked value sent back on update keeps the
+//! stored one.
+
+use super::{ApiError, ApiResult, AppState, JsonBody, ok, parse_id};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use picket_notify::providers;
+use picket_notify::{Event, send};
+use picket_shared::db::{Channel, ChannelInput};
+use picket_shared::monitor::FieldError;
+use picket_shared::now_ms;
+use serde_json::{Value, json};
+
+/// A channel as the API shows it.
+fn channel_json(c: &Channel) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "type": c.kind,
+        "config": providers::masked(&c.kind, &c.config),
+        "isDefault": c.is_default,
+        "active": c.active,
+        "created_at": c.created_at,
+        "modified_at": c.modified_at,
+    })
+}
+
+/// Parses and validates a channel body; `old` is the stored channel on update.
+fn input(body: Value, old: Option<&Channel>) -> Result<ChannelInput, ApiError> {
+    let Value::Object(m) = body else {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    };
+    let mut errs = Vec::new();
+    let text = |k: &str, errs: &mut Vec<FieldError>| match m.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.trim().to_owned()),
+        Some(_) => {
+            errs.push(FieldError::new(k, "must be a string"));
+            None
+        }
+    };
+    let flag = |k: &str, errs: &mut Vec<FieldError>| match m.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            errs.push(FieldError::new(k, "must be true or false"));
+            None
+        }
+    };
+    let name = text("name", &mut errs).or_else(|| old.map(|o| o.name.clone()));
+    match name.as_deref() {
+        None | Some("") => errs.push(FieldError::new("name", "is required")),
+        Some(n) if n.chars().count() > 255 => {
+            errs.push(FieldError::new("name", "must be at most 255 characters"))
+        }
+        _ => {}
+    }
+    let kind = text("type", &mut errs).or_else(|| old.map(|o| o.kind.clone()));
+    let config = match (m.get("config"), old) {
+        (Some(c), Some(o)) if o.kind == kind.clone().unwrap_or_default() => {
+            providers::unmasked(&o.kind, c, &o.config)
+        }
+        (Some(c), _) => c.clone(),
+        (None, Some(o)) => o.config.clone(),
+        (None, None) => json!({}),
+    };
+    let is_default = flag("isDefault", &mut errs).or(old.map(|o| o.is_default));
+    let active = flag("active", &mut errs).or(old.map(|o| o.active));
+    let apply_existing = flag("applyExisting", &mut errs).unwrap_or(false);
+    match kind.as_deref() {
+        None | Some("") => errs.push(FieldError::new("type", "is required")),
+        Some(k) => {
+            if let Err(e) = providers::validate(k, &config) {
+                errs.extend(e);
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(errs));
+    }
+    Ok(ChannelInput {
+        name: name.unwrap_or_default(),
+        kind: kind.unwrap_or_default(),
+        config,
+        is_default: is_default.unwrap_or(false),
+        active: active.unwrap_or(true),
+        apply_existing,
+    })
+}
+
+async fn load(st: &AppState, raw: &str) -> Result<Channel, ApiError> {
+    let id = parse_id(raw)?;
+    st.0.db.channel(id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("notification {id} not found"),
+        )
+    })
+}
+
+pub async fn list(State(st): State<AppState>) -> ApiResult {
+    let channels = st.0.db.channels().await?;
+    ok("", channels.iter().map(channel_json).collect::<Vec<_>>())
+}
+
+pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
+    let ch = input(body, None)?;
+    let c = st.0.db.create_channel(&ch).await?;
+    tracing::info!(notification = c.id, provider = %c.kind, "notification channel created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"ok": true, "msg": "Saved.", "id": c.id, "data": channel_json(&c)})),
+    )
+        .into_response())
+}
+
+pub async fn get_one(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
+    ok("", channel_json(&load(&st, &raw).await?))
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let old = load(&st, &raw).await?;
+    let ch = input(body, Some(&old))?;
+    let c = st.0.db.update_channel(old.id, &ch).await?;
+    ok("Saved.", channel_json(&c))
+}
+
+pub async fn delete(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
+    let id = parse_id(&raw)?;
+    st.0.db.delete_channel(id).await?;
+    ok("Deleted.", json!({"id": id}))
+}
+
+/// Sends a test message now and answers with the provider's result.
+pub async fn test(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
+    let c = load(&st, &raw).await?;
+    let event = Event::test(now_ms(), st.0.public_url.as_deref());
+    let out = providers::render(&c.kind, &c.config, &event).ok_or_else(|| {
+        ApiError::field(
+            StatusCode::BAD_REQUEST,
+            "type",
+            format!("unknown provider '{}'", c.kind),
+        )
+    })?;
+    match send::send(&send::client(), &out, &event.event_id).await {
+        Ok(line) => ok("Sent Successfully.", json!({"result": line})),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())),
+    }
+}
+
+/// Most deliveries one call lists.
+const DELIVERIES_SHOWN: i64 = 100;
+
+pub async fn deliveries(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
+    let c = load(&st, &raw).await?;
+    ok("", st.0.db.deliveries(c.id, DELIVERIES_SHOWN).await?)
+}

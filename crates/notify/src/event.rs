@@ -1,0 +1,157 @@
+//! What a notification is about: the monitor, the beat that caused it and
+//! what it announces. Built once per delivery, rendered by every provider.
+
+use picket_shared::db::{MonitorRecord, OutboxRow};
+use picket_shared::model::Status;
+use picket_shared::notify::EventKind;
+
+/// One event for one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Carried by every request (`X-Picket-Event-Id`, `eventId`) so a
+    /// receiver can drop the one repeat a crash mid-send can cause.
+    pub event_id: String,
+    pub kind: EventKind,
+    pub monitor_id: i64,
+    pub monitor_name: String,
+    /// Kuma's type name (`http`, `port`, …).
+    pub monitor_type: String,
+    /// The URL, or `host:port`, or the host the monitor checks.
+    pub target: Option<String>,
+    pub status: Status,
+    /// The check's message (`200 - OK`, `timeout`, …).
+    pub msg: String,
+    /// Epoch ms of the beat.
+    pub time: i64,
+    pub ping: Option<f64>,
+    /// The node that ran the check.
+    pub node: String,
+    /// A link to the monitor's page, when `PICKET_PUBLIC_URL` is set.
+    pub link: Option<String>,
+}
+
+impl Event {
+    pub fn new(row: &OutboxRow, monitor: &MonitorRecord, public_url: Option<&str>) -> Event {
+        let f = &monitor.fields;
+        let target = f.url.clone().or_else(|| {
+            f.hostname.as_ref().map(|h| match f.port {
+                Some(p) => format!("{h}:{p}"),
+                None => h.clone(),
+            })
+        });
+        Event {
+            event_id: row.event_id.clone(),
+            kind: row.kind,
+            monitor_id: monitor.id.0,
+            monitor_name: f.name.clone().unwrap_or_default(),
+            monitor_type: f.kind.clone().unwrap_or_default(),
+            target,
+            status: row.status,
+            msg: row.msg.clone(),
+            time: row.beat_time,
+            ping: row.ping,
+            node: row.node_id.to_string(),
+            link: public_url
+                .map(|u| format!("{}/monitors/{}", u.trim_end_matches('/'), monitor.id)),
+        }
+    }
+
+    /// `DOWN`, `UP` (a reminder says it is still DOWN).
+    pub fn status_word(&self) -> &'static str {
+        match self.kind {
+            EventKind::Up => "UP",
+            EventKind::Down => "DOWN",
+            EventKind::Reminder => "still DOWN",
+        }
+    }
+
+    /// Kuma's one-line message: `[name] [🔴 Down] msg`.
+    pub fn kuma_msg(&self) -> String {
+        let badge = match self.kind {
+            EventKind::Up => "✅ Up",
+            EventKind::Down => "🔴 Down",
+            EventKind::Reminder => "🔴 Still down",
+        };
+        format!("[{}] [{badge}] {}", self.monitor_name, self.msg)
+    }
+
+    /// A short title: `name is DOWN`.
+    pub fn title(&self) -> String {
+        format!("{} is {}", self.monitor_name, self.status_word())
+    }
+
+    /// The beat's time, RFC 3339 in UTC.
+    pub fn time_text(&self) -> String {
+        rfc3339(self.time)
+    }
+
+    /// The body lines every text message carries: status and message, the
+    /// target, the time and node, the link.
+    pub fn lines(&self) -> Vec<String> {
+        let mut v = vec![format!("{}: {}", self.title(), self.msg)];
+        if let Some(t) = &self.target {
+            v.push(format!("Target: {t}"));
+        }
+        v.push(format!(
+            "Time: {} (checked by {})",
+            self.time_text(),
+            self.node
+        ));
+        if let Some(l) = &self.link {
+            v.push(l.clone());
+        }
+        v
+    }
+
+    /// A test message, as `POST /api/v1/notifications/{id}/test` sends.
+    pub fn test(now: i64, public_url: Option<&str>) -> Event {
+        Event {
+            event_id: format!("test-{now}"),
+            kind: EventKind::Up,
+            monitor_id: 0,
+            monitor_name: "Picket test".into(),
+            monitor_type: "http".into(),
+            target: None,
+            status: Status::Up,
+            msg: "This is a test message from Picket.".into(),
+            time: now,
+            ping: None,
+            node: "-".into(),
+            link: public_url.map(str::to_owned),
+        }
+    }
+}
+
+/// Epoch ms as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Howard Hinnant).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_128_245_000), "2026-12-01T12:30:45Z");
+    }
+}

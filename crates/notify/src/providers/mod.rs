@@ -1,0 +1,237 @@
+//! Providers: one file each, Uptime Kuma's type names and setting names.
+//! Each has a pure `render(event, config) -> Outgoing` and names its
+//! required and secret settings; [`validate`] checks a channel's settings
+//! before they are stored, and [`masked`] hides the secrets for display.
+
+pub mod discord;
+pub mod google_chat;
+pub mod gotify;
+pub mod mattermost;
+pub mod ntfy;
+pub mod pagerduty;
+pub mod pushover;
+pub mod slack;
+pub mod teams;
+pub mod telegram;
+pub mod webhook;
+
+use crate::event::Event;
+use crate::send::Outgoing;
+use picket_shared::monitor::FieldError;
+use serde_json::{Map, Value};
+
+/// What every provider declares about its settings.
+pub struct Spec {
+    /// Kuma's type name.
+    pub kind: &'static str,
+    /// Settings that must be present (non-empty strings).
+    pub required: &'static [&'static str],
+    /// Settings that are URLs (checked as http(s) URLs when present).
+    pub urls: &'static [&'static str],
+    /// Settings never shown in full (tokens, passwords, webhook URLs).
+    pub secrets: &'static [&'static str],
+    pub render: fn(&Event, &Map<String, Value>) -> Outgoing,
+}
+
+/// Every provider this build has.
+pub const ALL: &[&Spec] = &[
+    &webhook::SPEC,
+    &slack::SPEC,
+    &discord::SPEC,
+    &telegram::SPEC,
+    &teams::SPEC,
+    &ntfy::SPEC,
+    &gotify::SPEC,
+    &pushover::SPEC,
+    &mattermost::SPEC,
+    &google_chat::SPEC,
+    &pagerduty::SPEC,
+];
+
+pub fn spec(kind: &str) -> Option<&'static Spec> {
+    ALL.iter().copied().find(|s| s.kind == kind)
+}
+
+/// Renders `event` for a channel of provider `kind`.
+pub fn render(kind: &str, config: &Value, event: &Event) -> Option<Outgoing> {
+    let s = spec(kind)?;
+    let empty = Map::new();
+    Some((s.render)(event, config.as_object().unwrap_or(&empty)))
+}
+
+/// Checks a channel's provider and settings; every bad field is named
+/// (`type`, or `config.<setting>`).
+pub fn validate(kind: &str, config: &Value) -> Result<(), Vec<FieldError>> {
+    let Some(s) = spec(kind) else {
+        let known: Vec<&str> = ALL.iter().map(|s| s.kind).collect();
+        return Err(vec![FieldError::new(
+            "type",
+            format!(
+                "unknown provider '{kind}' (supported: {})",
+                known.join(", ")
+            ),
+        )]);
+    };
+    let Some(cfg) = config.as_object() else {
+        return Err(vec![FieldError::new("config", "must be a JSON object")]);
+    };
+    let mut errs = Vec::new();
+    for key in s.required {
+        if str_of(cfg, key).is_none() {
+            errs.push(FieldError::new(format!("config.{key}"), "is required"));
+        }
+    }
+    for key in s.urls {
+        if let Some(u) = str_of(cfg, key) {
+            match url::Url::parse(u) {
+                Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => {}
+                _ => errs.push(FieldError::new(
+                    format!("config.{key}"),
+                    "must be an http:// or https:// URL",
+                )),
+            }
+        }
+    }
+    if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+/// What a masked secret starts with; a value sent back unchanged in this
+/// form keeps the stored secret.
+pub const MASK: &str = "********";
+
+/// The settings with every secret hidden (its last four characters kept
+/// when it is long enough to spare them).
+pub fn masked(kind: &str, config: &Value) -> Value {
+    let mut out = config.clone();
+    if let (Some(s), Some(obj)) = (spec(kind), out.as_object_mut()) {
+        for key in s.secrets {
+            if let Some(Value::String(v)) = obj.get_mut(*key) {
+                let n = v.chars().count();
+                let tail: String = if n >= 16 {
+                    v.chars().skip(n - 4).collect()
+                } else {
+                    String::new()
+                };
+                *v = format!("{MASK}{tail}");
+            }
+        }
+    }
+    out
+}
+
+/// `new` settings for an update, with every secret still in its masked form
+/// taken from the stored `old` ones.
+pub fn unmasked(kind: &str, new: &Value, old: &Value) -> Value {
+    let mut out = new.clone();
+    if let (Some(s), Some(obj)) = (spec(kind), out.as_object_mut()) {
+        for key in s.secrets {
+            let keep = matches!(obj.get(*key), Some(Value::String(v)) if v.starts_with(MASK));
+            if keep && let Some(v) = old.get(*key) {
+                obj.insert((*key).to_owned(), v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A non-empty string setting.
+pub fn str_of<'a>(cfg: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    cfg.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// A setting that may be a number or a numeric string (Kuma stores both).
+pub fn int_of(cfg: &Map<String, Value>, key: &str) -> Option<i64> {
+    match cfg.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A boolean setting (`true`, or Kuma's `"true"`).
+pub fn flag_of(cfg: &Map<String, Value>, key: &str) -> bool {
+    match cfg.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    }
+}
+
+/// Settings from a JSON literal (tests).
+#[cfg(test)]
+pub fn cfg(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+#[cfg(test)]
+pub mod fixture {
+    //! The events the providers' tables render.
+    use super::*;
+    use picket_shared::model::Status;
+    use picket_shared::notify::EventKind;
+
+    pub fn down() -> Event {
+        Event {
+            event_id: "e1".into(),
+            kind: EventKind::Down,
+            monitor_id: 7,
+            monitor_name: "shop".into(),
+            monitor_type: "http".into(),
+            target: Some("https://shop.test/".into()),
+            status: Status::Down,
+            msg: "500 - Internal Server Error".into(),
+            time: 1_796_128_245_000,
+            ping: None,
+            node: "n1".into(),
+            link: Some("https://picket.test/monitors/7".into()),
+        }
+    }
+
+    pub fn up() -> Event {
+        Event {
+            kind: EventKind::Up,
+            status: Status::Up,
+            msg: "200 - OK".into(),
+            ping: Some(12.0),
+            ..down()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bad_settings_are_named() {
+        assert_eq!(
+            validate("smoke-signal", &json!({})).unwrap_err()[0].field,
+            "type"
+        );
+        let e = validate("slack", &json!({"slackwebhookURL": "not a url"})).unwrap_err();
+        assert_eq!(e[0].field, "config.slackwebhookURL");
+        let e = validate("telegram", &json!({})).unwrap_err();
+        let fields: Vec<&str> = e.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["config.telegramBotToken", "config.telegramChatID"]);
+        assert!(validate("webhook", &json!({"webhookURL": "http://127.0.0.1:9/h"})).is_ok());
+    }
+
+    #[test]
+    fn secrets_are_masked_and_kept_on_update() {
+        let stored = json!({"telegramBotToken": "123456:ABCDEFGHIJKLMNOP", "telegramChatID": "42"});
+        let shown = masked("telegram", &stored);
+        assert_eq!(shown["telegramBotToken"], "********MNOP");
+        assert_eq!(shown["telegramChatID"], "42");
+        // Sent back as shown: the stored secret stays; a new one replaces it.
+        assert_eq!(unmasked("telegram", &shown, &stored), stored);
+        let changed = json!({"telegramBotToken": "new", "telegramChatID": "42"});
+        assert_eq!(
+            unmasked("telegram", &changed, &stored)["telegramBotToken"],
+            "new"
+        );
+    }
+}

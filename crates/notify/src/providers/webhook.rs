@@ -1,0 +1,177 @@
+//! `webhook`: Uptime Kuma's JSON body `{heartbeat, monitor, msg}` (plus
+//! `eventId`), or Kuma's form-data (`data` = that JSON), or a custom body
+//! from a template (`{{msg}}`, `{{monitor.name}}`, `{{heartbeat.status}}`,
+//! Kuma's `monitorJSON` / `heartbeatJSON` spellings too), with optional
+//! extra headers (`webhookAdditionalHeaders`, a JSON object).
+
+use super::{Spec, str_of};
+use crate::event::Event;
+use crate::send::Outgoing;
+use serde_json::{Map, Value, json};
+
+pub const SPEC: Spec = Spec {
+    kind: "webhook",
+    required: &["webhookURL"],
+    urls: &["webhookURL"],
+    secrets: &["webhookURL"],
+    render,
+};
+
+/// Kuma's `heartbeatJSON` and `monitorJSON`, the fields Picket has.
+pub fn kuma_json(e: &Event) -> (Value, Value) {
+    let heartbeat = json!({
+        "monitorID": e.monitor_id,
+        "status": e.status as i64,
+        "time": e.time_text(),
+        "msg": e.msg,
+        "ping": e.ping,
+        "important": true,
+        "timezone": "UTC",
+        "timezoneOffset": "+00:00",
+        "localDateTime": e.time_text(),
+    });
+    let monitor = json!({
+        "id": e.monitor_id,
+        "name": e.monitor_name,
+        "type": e.monitor_type,
+        "url": e.target,
+    });
+    (heartbeat, monitor)
+}
+
+pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
+    let url = str_of(cfg, "webhookURL").unwrap_or_default();
+    let (heartbeat, monitor) = kuma_json(e);
+    let body = json!({"heartbeat": heartbeat, "monitor": monitor, "msg": e.kuma_msg(), "eventId": e.event_id});
+    let mut out = match str_of(cfg, "webhookContentType") {
+        Some("form-data") => {
+            let boundary = "picket-form-boundary";
+            let form = format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"data\"\r\n\r\n{body}\r\n--{boundary}--\r\n"
+            );
+            Outgoing {
+                method: "POST",
+                url: url.to_owned(),
+                headers: vec![(
+                    "Content-Type".into(),
+                    format!("multipart/form-data; boundary={boundary}"),
+                )],
+                body: form.into_bytes(),
+            }
+        }
+        Some("custom") => {
+            let ctx = json!({
+                "msg": e.kuma_msg(),
+                "eventId": e.event_id,
+                "heartbeat": heartbeat,
+                "heartbeatJSON": heartbeat,
+                "monitor": monitor,
+                "monitorJSON": monitor,
+            });
+            let template = str_of(cfg, "webhookCustomBody").unwrap_or("{{msg}}");
+            let text = fill(template, &ctx);
+            let json_body = serde_json::from_str::<Value>(&text).is_ok();
+            Outgoing {
+                method: "POST",
+                url: url.to_owned(),
+                headers: vec![(
+                    "Content-Type".into(),
+                    if json_body {
+                        "application/json"
+                    } else {
+                        "text/plain"
+                    }
+                    .into(),
+                )],
+                body: text.into_bytes(),
+            }
+        }
+        _ => Outgoing::json(url, &body),
+    };
+    if let Some(extra) = str_of(cfg, "webhookAdditionalHeaders")
+        .and_then(|h| serde_json::from_str::<Map<String, Value>>(h).ok())
+    {
+        for (k, v) in extra {
+            if let Some(v) = v.as_str() {
+                out = out.header(&k, v);
+            }
+        }
+    }
+    out
+}
+
+/// Fills `{{ path.to.value }}` from `ctx`: strings as they are, other values
+/// as JSON, unknown paths as nothing. (Kuma's Liquid without filters.)
+pub fn fill(template: &str, ctx: &Value) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let path = rest[start + 2..start + len].trim();
+        let v = path.split('.').try_fold(ctx, |v, k| v.get(k));
+        match v {
+            Some(Value::String(s)) => out.push_str(s),
+            Some(Value::Null) | None => {}
+            Some(other) => out.push_str(&other.to_string()),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::{cfg, fixture};
+
+    #[test]
+    fn kumas_body_with_the_event_id() {
+        let out = render(
+            &fixture::down(),
+            &cfg(json!({"webhookURL": "http://127.0.0.1:9/hook"})),
+        );
+        assert_eq!(
+            (out.method, out.url.as_str()),
+            ("POST", "http://127.0.0.1:9/hook")
+        );
+        let b = out.json_body();
+        assert_eq!(b["msg"], "[shop] [🔴 Down] 500 - Internal Server Error");
+        assert_eq!(b["heartbeat"]["status"], 0);
+        assert_eq!(b["heartbeat"]["monitorID"], 7);
+        assert_eq!(b["monitor"]["name"], "shop");
+        assert_eq!(b["eventId"], "e1");
+    }
+
+    #[test]
+    fn custom_templates_and_headers() {
+        let c = cfg(json!({
+            "webhookURL": "http://127.0.0.1:9/hook",
+            "webhookContentType": "custom",
+            "webhookCustomBody": "{\"text\": \"{{monitorJSON.name}} is {{ heartbeat.status }}: {{msg}}\"}",
+            "webhookAdditionalHeaders": "{\"X-Token\": \"t\"}",
+        }));
+        let out = render(&fixture::up(), &c);
+        assert_eq!(
+            out.json_body()["text"],
+            "shop is 1: [shop] [✅ Up] 200 - OK"
+        );
+        assert!(out.headers.contains(&("X-Token".into(), "t".into())));
+        assert_eq!(fill("a {{nope}} b {{", &json!({})), "a  b {{");
+    }
+
+    #[test]
+    fn form_data_carries_the_json_in_data() {
+        let c = cfg(json!({"webhookURL": "http://h.test/", "webhookContentType": "form-data"}));
+        let out = render(&fixture::down(), &c);
+        let body = String::from_utf8(out.body).unwrap();
+        assert!(
+            body.contains("name=\"data\"") && body.contains("\"eventId\":\"e1\""),
+            "{body}"
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The delivery worker every node runs. One pass ([`Worker::run_once`])
+//! claims the due outbox rows (one conditional UPDATE each, so two nodes never
+//! take the same row), sends them concurrently, and marks each one with an
+//! update fenced on its own claim: sent, or back to pending with a backoff
+//! (5 s doubling to 10 min, the receiver's `Retry-After` honoured), or
+//! failed once it has been retried for a day or the receiver refused it.
+//!
+//! A node that dies between sending and marking leaves its claim to lapse;
+//! another node then sends the row again with the same event id. That is the
+//! only way a message is repeated.
+
+use crate::event::Event;
+use crate::providers;
+use crate::send::{self, SendError};
+use picket_shared::NodeId;
+use picket_shared::db::{Db, DbError, OutboxRow};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// When deliveries are retried and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub first: Duration,
+    pub max: Duration,
+    /// A delivery still failing this long after its event is given up.
+    pub give_up_after: Duration,
+    /// How long a claim keeps other workers off a row (longer than a send).
+    pub claim: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first: Duration::from_secs(5),
+            max: Duration::from_secs(600),
+            give_up_after: Duration::from_secs(24 * 3600),
+            claim: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempts + 1`.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(20);
+        self.first.saturating_mul(1 << doublings).min(self.max)
+    }
+}
+
+/// What became of one delivery in a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Sent,
+    /// To be tried again.
+    Retry,
+    Failed,
+    /// The claim lapsed before the mark (another worker owns the row now).
+    Lost,
+}
+
+/// One pass's deliveries: (provider, what became of it).
+#[derive(Debug, Default)]
+pub struct Pass {
+    pub deliveries: Vec<(String, Delivered)>,
+}
+
+/// Rows one pass claims at most.
+const PER_PASS: i64 = 64;
+
+struct Inner {
+    db: Db,
+    node: NodeId,
+    http: reqwest::Client,
+    public_url: Option<String>,
+    policy: RetryPolicy,
+}
+
+/// The delivery worker of one node; cheap to clone.
+#[derive(Clone)]
+pub struct Worker(Arc<Inner>);
+
+impl Worker {
+    pub fn new(db: Db, node: NodeId, public_url: Option<String>, policy: RetryPolicy) -> Worker {
+        Worker(Arc::new(Inner {
+            db,
+            node,
+            http: send::client(),
+            public_url,
+            policy,
+        }))
+    }
+
+    /// Claims what is due at `now`, delivers it, marks it.
+    pub async fn run_once(&self, now: i64) -> Result<Pass, DbError> {
+        let i = &self.0;
+        let claim_ms = i.policy.claim.as_millis() as i64;
+        let rows =
+            i.db.claim_deliveries(&i.node, now, claim_ms, PER_PASS)
+                .await?;
+        let mut set = JoinSet::new();
+        for row in rows {
+            let w = self.clone();
+            set.spawn(async move { w.deliver(row).await });
+        }
+        let mut pass = Pass::default();
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(Ok(d)) => pass.deliveries.push(d),
+                Ok(Err(e)) => tracing::warn!(cause = %e, "could not record a delivery"),
+                Err(e) => tracing::error!(cause = %e, "delivery task failed"),
+            }
+        }
+        Ok(pass)
+    }
+
+    /// Runs a pass every `every` until `stop` resolves.
+    pub async fn run(
+        self,
+        every: Duration,
+        stop: impl std::future::Future<Output = ()>,
+        mut on_pass: impl FnMut(&Pass),
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tick.tick() => match self.run_once(picket_shared::now_ms()).await {
+                    Ok(pass) => on_pass(&pass),
+                    Err(e) => tracing::debug!(cause = %e, "delivery pass failed"),
+                },
+            }
+        }
+    }
+
+    async fn deliver(&self, row: OutboxRow) -> Result<(String, Delivered), DbError> {
+        let i = &self.0;
+        let row = &row;
+        let give_up = |why: String| async move {
+            let d = if i.db.mark_unsent(row, &i.node, &why, None).await? {
+                Delivered::Failed
+            } else {
+                Delivered::Lost
+            };
+            Ok::<_, DbError>(d)
+        };
+        let Some(channel) = i.db.channel(row.channel_id).await? else {
+            return Ok(("?".into(), give_up("the channel was deleted".into()).await?));
+        };
+        let kind = channel.kind.clone();
+        let Some(monitor) = i.db.monitor(row.monitor_id).await? else {
+            return Ok((kind, give_up("the monitor was deleted".into()).await?));
+        };
+        let event = Event::new(row, &monitor, i.public_url.as_deref());
+        let Some(out) = providers::render(&channel.kind, &channel.config, &event) else {
+            return Ok((
+                kind,
+                give_up(format!("unknown provider '{}'", channel.kind)).await?,
+            ));
+        };
+        let now = picket_shared::now_ms();
+        let done = match send::send(&i.http, &out, &event.event_id).await {
+            Ok(_) => {
+                if i.db.mark_sent(row, &i.node, now).await? {
+                    Delivered::Sent
+                } else {
+                    Delivered::Lost
+                }
+            }
+            Err(SendError::Retry { msg, after }) => {
+                let age = Duration::from_millis((now - row.created_at).max(0) as u64);
+                if age >= i.policy.give_up_after {
+                    return Ok((
+                        kind,
+                        give_up(format!("{msg} (gave up after retrying for {age:?})")).await?,
+                    ));
+                }
+                let wait = i
+                    .policy
+                    .backoff(row.attempts)
+                    .max(after.unwrap_or_default());
+                let due = now + wait.as_millis() as i64;
+                tracing::info!(delivery = row.id, provider = %kind, attempt = row.attempts, cause = %msg, retry_in = ?wait, "delivery failed; will retry");
+                if i.db.mark_unsent(row, &i.node, &msg, Some(due)).await? {
+                    Delivered::Retry
+                } else {
+                    Delivered::Lost
+                }
+            }
+            Err(SendError::Refused(msg)) => {
+                tracing::warn!(delivery = row.id, provider = %kind, cause = %msg, "the receiver refused a delivery");
+                give_up(msg).await?
+            }
+        };
+        Ok((kind, done))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_five_seconds_to_ten_minutes() {
+        let p = RetryPolicy::default();
+        let secs: Vec<u64> = (1..=10).map(|a| p.backoff(a).as_secs()).collect();
+        assert_eq!(secs, [5, 10, 20, 40, 80, 160, 320, 600, 600, 600]);
+    }
+}

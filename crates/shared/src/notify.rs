@@ -1,0 +1,214 @@
+//! Which beats notify, and of what: Uptime Kuma's rules, judged beat by beat
+//! against what the database last recorded for the monitor ([`AlertState`]),
+//! never against a node's memory, so a monitor that moves to another node
+//! does not announce its state again. Pure: the heartbeat write calls
+//! [`judge`] inside its transaction and stores the new state with the beat.
+//!
+//! - A change between UP and DOWN notifies; PENDING and MAINTENANCE do not.
+//! - The first beat of a monitor notifies only when it is DOWN.
+//! - `upThreshold` UP beats in a row end an outage (Kuma: 1).
+//! - While DOWN, a reminder every `resendInterval` further DOWN beats (Kuma's
+//!   rule; 0 = never) or, where set, every `resendMinutes`.
+//! - Maintenance in the middle of an outage does not reset it: a monitor
+//!   still DOWN afterwards raises no second DOWN.
+
+use crate::model::Status;
+
+/// What a notification announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Down,
+    Up,
+    /// Still DOWN (`resendInterval` / `resendMinutes`).
+    Reminder,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Down => "down",
+            EventKind::Up => "up",
+            EventKind::Reminder => "reminder",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        [EventKind::Down, EventKind::Up, EventKind::Reminder]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// What the database keeps per monitor between beats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AlertState {
+    /// The state last announced (UP or DOWN); `None` before the first.
+    pub announced: Option<Status>,
+    /// Consecutive UP beats while announced DOWN.
+    pub ups: u32,
+    /// DOWN beats since the last DOWN or reminder notice.
+    pub downs: u32,
+    /// Epoch ms of the last DOWN or reminder notice.
+    pub notified_at: i64,
+}
+
+/// A monitor's notification settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertRules {
+    /// UP beats in a row that end an outage (at least 1).
+    pub up_threshold: u32,
+    /// A reminder every this many further DOWN beats; 0 = never.
+    pub resend_interval: u32,
+    /// A reminder every this many minutes while DOWN; 0 = off.
+    pub resend_minutes: u32,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        AlertRules {
+            up_threshold: 1,
+            resend_interval: 0,
+            resend_minutes: 0,
+        }
+    }
+}
+
+/// Folds one beat (its status, at `time`) into `state`; returns the event it
+/// causes, if any.
+pub fn judge(
+    state: &mut AlertState,
+    rules: &AlertRules,
+    status: Status,
+    time: i64,
+) -> Option<EventKind> {
+    match status {
+        Status::Pending => {
+            state.ups = 0;
+            None
+        }
+        Status::Maintenance => None,
+        Status::Up => match state.announced {
+            Some(Status::Down) => {
+                state.ups += 1;
+                if state.ups < rules.up_threshold.max(1) {
+                    return None;
+                }
+                *state = AlertState {
+                    announced: Some(Status::Up),
+                    ..AlertState::default()
+                };
+                Some(EventKind::Up)
+            }
+            // The first beat, UP: nothing to announce.
+            None => {
+                state.announced = Some(Status::Up);
+                None
+            }
+            _ => None,
+        },
+        Status::Down => {
+            state.ups = 0;
+            if state.announced != Some(Status::Down) {
+                state.announced = Some(Status::Down);
+                state.downs = 0;
+                state.notified_at = time;
+                return Some(EventKind::Down);
+            }
+            state.downs += 1;
+            let by_count = rules.resend_interval > 0 && state.downs >= rules.resend_interval;
+            let by_time = rules.resend_minutes > 0
+                && time - state.notified_at >= i64::from(rules.resend_minutes) * 60_000;
+            if by_count || by_time {
+                state.downs = 0;
+                state.notified_at = time;
+                Some(EventKind::Reminder)
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EventKind::*;
+    use Status::{Down as D, Maintenance as M, Pending as P, Up as U};
+
+    /// Runs `beats` (one a minute) from a fresh state; the events in order,
+    /// with the index of the beat that caused each.
+    fn run(rules: AlertRules, beats: &[Status]) -> Vec<(usize, EventKind)> {
+        let mut s = AlertState::default();
+        beats
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| judge(&mut s, &rules, *b, i as i64 * 60_000).map(|e| (i, e)))
+            .collect()
+    }
+
+    #[test]
+    fn kumas_rules_of_importance() {
+        let k = AlertRules::default();
+        let check = |beats: &[Status], want: &[(usize, EventKind)]| {
+            assert_eq!(run(k, beats), want, "{beats:?}");
+        };
+        check(&[U, U, U], &[]);
+        check(&[D], &[(0, Down)]);
+        check(&[U, D, D, U, U], &[(1, Down), (3, Up)]);
+        check(&[U, P, P, U], &[]);
+        check(&[U, P, D, U], &[(2, Down), (3, Up)]);
+        check(&[U, M, M, U], &[]);
+        check(&[U, M, D], &[(2, Down)]);
+        // Maintenance inside an outage: no fresh DOWN after it, UP at the end.
+        check(&[U, D, M, M, D, D, U], &[(1, Down), (6, Up)]);
+    }
+
+    #[test]
+    fn up_threshold_holds_the_up_back_against_flapping() {
+        let r = AlertRules {
+            up_threshold: 3,
+            ..AlertRules::default()
+        };
+        assert_eq!(
+            run(r, &[U, D, U, U, D, U, U, U, U]),
+            vec![(1, Down), (7, Up)]
+        );
+        // A PENDING beat breaks the run of UPs too.
+        assert_eq!(run(r, &[D, U, U, P, U, U, U]), vec![(0, Down), (6, Up)]);
+    }
+
+    #[test]
+    fn reminders_every_n_down_beats_or_every_m_minutes() {
+        let every3 = AlertRules {
+            resend_interval: 3,
+            ..AlertRules::default()
+        };
+        assert_eq!(
+            run(every3, &[D, D, D, D, D, D, D, U]),
+            vec![(0, Down), (3, Reminder), (6, Reminder), (7, Up)]
+        );
+        let every2min = AlertRules {
+            resend_minutes: 2,
+            ..AlertRules::default()
+        };
+        assert_eq!(
+            run(every2min, &[D, D, D, D, D]),
+            vec![(0, Down), (2, Reminder), (4, Reminder)]
+        );
+        // 0 means never.
+        assert_eq!(run(AlertRules::default(), &[D; 50]), vec![(0, Down)]);
+    }
+
+    #[test]
+    fn a_state_carried_over_does_not_announce_again() {
+        // A monitor that moved to another node: the new owner starts from
+        // the stored state, DOWN announced, and stays quiet while DOWN.
+        let mut s = AlertState {
+            announced: Some(D),
+            ..AlertState::default()
+        };
+        let k = AlertRules::default();
+        assert_eq!(judge(&mut s, &k, D, 0), None);
+        assert_eq!(judge(&mut s, &k, U, 1), Some(Up));
+    }
+}
