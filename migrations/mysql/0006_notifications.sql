@@ -16,6 +16,8 @@ CREATE TABLE notification (
     type           VARCHAR(32) NOT NULL,
     config         MEDIUMTEXT NOT NULL,
     is_default     BIGINT NOT NULL DEFAULT 0,
+    -- Events a minute sent one by one; past it they are folded into a digest (0 = no limit).
+    rate_per_minute BIGINT NOT NULL DEFAULT 10,
     active         BIGINT NOT NULL DEFAULT 1,
     created_at     BIGINT NOT NULL,
     modified_at    BIGINT NOT NULL
@@ -48,6 +50,7 @@ CREATE TABLE notify_outbox (
     msg             TEXT NOT NULL,
     node_id         VARCHAR(64) NOT NULL,
     state           VARCHAR(16) NOT NULL DEFAULT 'pending',
+    digest          BIGINT NOT NULL DEFAULT 0,
     attempts        BIGINT NOT NULL DEFAULT 0,
     due_at          BIGINT NOT NULL,
     claimed_by      VARCHAR(64) NULL,
@@ -57,5 +60,6 @@ CREATE TABLE notify_outbox (
     sent_at         BIGINT NULL,
     INDEX notify_outbox_due (state, due_at),
     INDEX notify_outbox_pair (monitor_id, notification_id, id),
-    INDEX notify_outbox_channel (notification_id, id)
+    INDEX notify_outbox_channel (notification_id, id),
+    INDEX notify_outbox_sent (notification_id, state, sent_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;

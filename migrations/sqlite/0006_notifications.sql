@@ -17,6 +17,8 @@ CREATE TABLE notification (
     -- The provider's settings, JSON.
     config         TEXT NOT NULL,
     is_default     BIGINT NOT NULL DEFAULT 0,
+    -- Events a minute sent one by one; past it they are folded into a digest (0 = no limit).
+    rate_per_minute BIGINT NOT NULL DEFAULT 10,
     active         BIGINT NOT NULL DEFAULT 1,
     created_at     BIGINT NOT NULL,
     modified_at    BIGINT NOT NULL
@@ -57,6 +59,8 @@ CREATE TABLE notify_outbox (
     msg             TEXT NOT NULL,
     node_id         TEXT NOT NULL,
     state           TEXT NOT NULL DEFAULT 'pending',
+    -- Held back by the channel's rate: goes out folded into a digest.
+    digest          BIGINT NOT NULL DEFAULT 0,
     attempts        BIGINT NOT NULL DEFAULT 0,
     due_at          BIGINT NOT NULL,
     claimed_by      TEXT,
@@ -68,3 +72,4 @@ CREATE TABLE notify_outbox (
 CREATE INDEX notify_outbox_due ON notify_outbox (state, due_at);
 CREATE INDEX notify_outbox_pair ON notify_outbox (monitor_id, notification_id, id);
 CREATE INDEX notify_outbox_channel ON notify_outbox (notification_id, id);
+CREATE INDEX notify_outbox_sent ON notify_outbox (notification_id, state, sent_at);

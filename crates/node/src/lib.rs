@@ -209,6 +209,7 @@ fn deliver_notifications(
     let policy = picket_notify::worker::RetryPolicy {
         first: Duration::from_secs(cfg.notify_retry_secs),
         give_up_after: Duration::from_secs(cfg.notify_give_up_hours * 3600),
+        claim: Duration::from_secs(cfg.notify_claim_secs),
         ..Default::default()
     };
     let every = Duration::from_millis(cfg.notify_poll_ms);
@@ -223,6 +224,7 @@ fn deliver_notifications(
                 Delivered::Retry => "retry",
                 Delivered::Failed => "failed",
                 Delivered::Lost => "lost",
+                Delivered::Deferred => "deferred",
             };
             metrics
                 .notify_deliveries

@@ -28,6 +28,8 @@ pub struct Event {
     pub node: String,
     /// A link to the monitor's page, when `PICKET_PUBLIC_URL` is set.
     pub link: Option<String>,
+    /// A digest's events (empty for a single event).
+    pub digest: Vec<Event>,
 }
 
 impl Event {
@@ -53,6 +55,54 @@ impl Event {
             node: row.node_id.to_string(),
             link: public_url
                 .map(|u| format!("{}/monitors/{}", u.trim_end_matches('/'), monitor.id)),
+            digest: Vec::new(),
+        }
+    }
+
+    /// One message for many events, when a channel is past its rate:
+    /// "17 monitors DOWN, 2 UP", then a line per event with its link.
+    pub fn digest(events: Vec<Event>, public_url: Option<&str>) -> Event {
+        let ups = events.iter().filter(|e| e.kind == EventKind::Up).count();
+        let downs = events.len() - ups;
+        let count = |n: usize, what: &str| match n {
+            1 => format!("1 monitor {what}"),
+            n => format!("{n} monitors {what}"),
+        };
+        let title = match (downs, ups) {
+            (0, u) => count(u, "UP"),
+            (d, 0) => count(d, "DOWN"),
+            (d, u) => format!("{}, {u} UP", count(d, "DOWN")),
+        };
+        let msg = events
+            .iter()
+            .map(|e| {
+                let mut line = format!("{} — {}: {}", e.monitor_name, e.status_word(), e.msg);
+                if let Some(l) = &e.link {
+                    line.push_str(&format!(" ({l})"));
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let first = events.first();
+        Event {
+            event_id: format!("digest-{}", first.map_or("", |e| e.event_id.as_str())),
+            kind: if downs > 0 {
+                EventKind::Down
+            } else {
+                EventKind::Up
+            },
+            monitor_id: 0,
+            monitor_name: title,
+            monitor_type: "digest".into(),
+            target: None,
+            status: if downs > 0 { Status::Down } else { Status::Up },
+            msg,
+            time: events.iter().map(|e| e.time).max().unwrap_or(0),
+            ping: None,
+            node: "-".into(),
+            link: public_url.map(str::to_owned),
+            digest: events,
         }
     }
 
@@ -65,8 +115,12 @@ impl Event {
         }
     }
 
-    /// Kuma's one-line message: `[name] [🔴 Down] msg`.
+    /// Kuma's one-line message: `[name] [🔴 Down] msg` (a digest: its
+    /// summary, then a line per event).
     pub fn kuma_msg(&self) -> String {
+        if !self.digest.is_empty() {
+            return format!("[Picket] {}\n{}", self.monitor_name, self.msg);
+        }
         let badge = match self.kind {
             EventKind::Up => "✅ Up",
             EventKind::Down => "🔴 Down",
@@ -75,8 +129,11 @@ impl Event {
         format!("[{}] [{badge}] {}", self.monitor_name, self.msg)
     }
 
-    /// A short title: `name is DOWN`.
+    /// A short title: `name is DOWN` (a digest: its summary).
     pub fn title(&self) -> String {
+        if !self.digest.is_empty() {
+            return self.monitor_name.clone();
+        }
         format!("{} is {}", self.monitor_name, self.status_word())
     }
 
@@ -88,6 +145,11 @@ impl Event {
     /// The body lines every text message carries: status and message, the
     /// target, the time and node, the link.
     pub fn lines(&self) -> Vec<String> {
+        if !self.digest.is_empty() {
+            let mut v = vec![self.monitor_name.clone(), self.msg.clone()];
+            v.extend(self.link.clone());
+            return v;
+        }
         let mut v = vec![format!("{}: {}", self.title(), self.msg)];
         if let Some(t) = &self.target {
             v.push(format!("Target: {t}"));
@@ -118,6 +180,7 @@ impl Event {
             ping: None,
             node: "-".into(),
             link: public_url.map(str::to_owned),
+            digest: Vec::new(),
         }
     }
 }
@@ -147,6 +210,29 @@ pub fn rfc3339(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digest_names_every_monitor() {
+        use crate::providers::fixture;
+        let mut other = fixture::up();
+        other.monitor_name = "api".into();
+        let d = Event::digest(
+            vec![fixture::down(), fixture::down(), other],
+            Some("https://p.test"),
+        );
+        assert_eq!(d.title(), "2 monitors DOWN, 1 UP");
+        let lines: Vec<&str> = d.msg.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0],
+            "shop — DOWN: 500 - Internal Server Error (https://picket.test/monitors/7)"
+        );
+        assert_eq!(
+            lines[2],
+            "api — UP: 200 - OK (https://picket.test/monitors/7)"
+        );
+        assert_eq!(d.event_id, "digest-e1");
+    }
 
     #[test]
     fn times_are_rfc3339_utc() {

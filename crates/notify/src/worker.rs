@@ -8,12 +8,17 @@
 //! A node that dies between sending and marking leaves its claim to lapse;
 //! another node then sends the row again with the same event id. That is the
 //! only way a message is repeated.
+//!
+//! Bursts: a channel sends at most its `rate_per_minute` events one by one in
+//! any minute; the rest are held back and folded into one digest, sent when
+//! that minute is over (Slack gets "300 monitors DOWN: …", not 300 messages).
 
 use crate::event::Event;
 use crate::providers;
 use crate::send::{self, SendError};
 use picket_shared::NodeId;
 use picket_shared::db::{Db, DbError, OutboxRow};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -57,6 +62,8 @@ pub enum Delivered {
     Failed,
     /// The claim lapsed before the mark (another worker owns the row now).
     Lost,
+    /// Held back for the channel's digest.
+    Deferred,
 }
 
 /// One pass's deliveries: (provider, what became of it).
@@ -65,8 +72,10 @@ pub struct Pass {
     pub deliveries: Vec<(String, Delivered)>,
 }
 
-/// Rows one pass claims at most.
+/// Rows one pass claims at most (a digest takes all of its channel's).
 const PER_PASS: i64 = 64;
+
+const MINUTE_MS: i64 = 60_000;
 
 struct Inner {
     db: Db,
@@ -98,20 +107,140 @@ impl Worker {
         let rows =
             i.db.claim_deliveries(&i.node, now, claim_ms, PER_PASS)
                 .await?;
-        let mut set = JoinSet::new();
+        let mut by_channel: BTreeMap<i64, Vec<OutboxRow>> = BTreeMap::new();
         for row in rows {
+            by_channel.entry(row.channel_id).or_default().push(row);
+        }
+        // Channels in parallel; one channel's deliveries one after another,
+        // so its rate is counted right.
+        let mut set = JoinSet::new();
+        for (channel, rows) in by_channel {
             let w = self.clone();
-            set.spawn(async move { w.deliver(row).await });
+            set.spawn(async move { w.deliver_channel(channel, rows, now).await });
         }
         let mut pass = Pass::default();
         while let Some(r) = set.join_next().await {
             match r {
-                Ok(Ok(d)) => pass.deliveries.push(d),
+                Ok(Ok(d)) => pass.deliveries.extend(d),
                 Ok(Err(e)) => tracing::warn!(cause = %e, "could not record a delivery"),
                 Err(e) => tracing::error!(cause = %e, "delivery task failed"),
             }
         }
         Ok(pass)
+    }
+
+    /// One channel's claimed rows: a digest if any is held for one, else
+    /// one by one up to the channel's rate, the rest held for a digest.
+    async fn deliver_channel(
+        &self,
+        channel: i64,
+        mut rows: Vec<OutboxRow>,
+        now: i64,
+    ) -> Result<Vec<(String, Delivered)>, DbError> {
+        let i = &self.0;
+        let mut out = Vec::new();
+        let rate = match i.db.channel(channel).await? {
+            Some(c) => c.rate_per_minute,
+            None => 0,
+        };
+        if rows.iter().any(|r| r.digest) {
+            let claim_ms = i.policy.claim.as_millis() as i64;
+            let more = i.db.claim_digest(channel, &i.node, now, claim_ms).await?;
+            rows.extend(more);
+            return self.deliver_digest(channel, rows).await;
+        }
+        let allowed = if rate == 0 {
+            rows.len()
+        } else {
+            let (sent, first) = i.db.sent_since(channel, now - MINUTE_MS).await?;
+            let allowed = rate.saturating_sub(sent) as usize;
+            if rows.len() > allowed {
+                // The minute closes a minute after its first delivery.
+                let window_end = first.unwrap_or(now) + MINUTE_MS;
+                for row in &rows[allowed..] {
+                    let d = if i.db.defer_to_digest(row, &i.node, window_end).await? {
+                        Delivered::Deferred
+                    } else {
+                        Delivered::Lost
+                    };
+                    out.push(("-".to_owned(), d));
+                }
+            }
+            allowed
+        };
+        rows.truncate(allowed);
+        for row in rows {
+            out.push(self.deliver(row).await?);
+        }
+        Ok(out)
+    }
+
+    /// Sends `rows` (one channel's) as one digest and marks every one.
+    async fn deliver_digest(
+        &self,
+        channel: i64,
+        mut rows: Vec<OutboxRow>,
+    ) -> Result<Vec<(String, Delivered)>, DbError> {
+        let i = &self.0;
+        rows.sort_by_key(|r| r.id);
+        rows.dedup_by_key(|r| r.id);
+        let Some(ch) = i.db.channel(channel).await? else {
+            let mut out = Vec::new();
+            for row in &rows {
+                i.db.mark_unsent(row, &i.node, "the channel was deleted", None)
+                    .await?;
+                out.push(("?".to_owned(), Delivered::Failed));
+            }
+            return Ok(out);
+        };
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(m) = i.db.monitor(row.monitor_id).await? {
+                events.push(Event::new(row, &m, i.public_url.as_deref()));
+            }
+        }
+        let digest = Event::digest(events, i.public_url.as_deref());
+        let now = picket_shared::now_ms();
+        let outcome = match providers::render(&ch.kind, &ch.config, &digest) {
+            Some(out) => send::send(&i.http, &out, &digest.event_id).await,
+            None => Err(SendError::Refused(format!(
+                "unknown provider '{}'",
+                ch.kind
+            ))),
+        };
+        tracing::info!(
+            channel,
+            events = rows.len(),
+            ok = outcome.is_ok(),
+            "digest delivery"
+        );
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let marked = match &outcome {
+                Ok(_) => {
+                    i.db.mark_sent(row, &i.node, now)
+                        .await?
+                        .then_some(Delivered::Sent)
+                }
+                Err(SendError::Retry { msg, after }) => {
+                    let wait = i
+                        .policy
+                        .backoff(row.attempts)
+                        .max(after.unwrap_or_default());
+                    let due = now + wait.as_millis() as i64;
+                    i.db.mark_unsent(row, &i.node, msg, Some(due))
+                        .await?
+                        .then_some(Delivered::Retry)
+                }
+                Err(SendError::Refused(msg)) => {
+                    i.db.mark_unsent(row, &i.node, msg, None)
+                        .await?
+                        .then_some(Delivered::Failed)
+                }
+            };
+            out.push((ch.kind.clone(), marked.unwrap_or(Delivered::Lost)));
+        }
+        Ok(out)
     }
 
     /// Runs a pass every `every` until `stop` resolves.

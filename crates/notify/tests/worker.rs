@@ -27,6 +27,7 @@ async fn webhook_monitor(db: &Db, url: &str) -> MonitorId {
         config: json!({"webhookURL": url}),
         is_default: false,
         active: true,
+        rate_per_minute: 10,
         apply_existing: true,
     })
     .await
@@ -169,4 +170,73 @@ async fn retry_after_is_honoured_and_a_refusal_ends_the_delivery() {
     let d = t.db.deliveries(1, 10).await.unwrap();
     assert_eq!((d[0].status.as_str(), d[0].attempts), ("failed", 2));
     assert!(d[0].last_error.as_deref().unwrap().starts_with("HTTP 404"));
+}
+
+#[tokio::test]
+async fn three_hundred_monitors_down_at_once_are_a_handful_of_messages_naming_all() {
+    for t in backends().await {
+        let rx = Receiver::start().await;
+        let db = &t.db;
+        let first = webhook_monitor(db, &rx.url("/hook")).await;
+        let mut ids = vec![first];
+        for i in 1..300 {
+            let m = monitors::http(&format!("m{i:03}"), Some("a"), "http://127.0.0.1:1/");
+            ids.push(db.create_monitor(&m).await.unwrap().id);
+        }
+        // The channel was linked to the monitors that existed; link the rest.
+        sqlx::query(
+            "INSERT INTO monitor_notification (monitor_id, notification_id) \
+             SELECT id, 1 FROM monitor WHERE id > 1",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let now = now_ms();
+        let beats: Vec<Heartbeat> = ids.iter().map(|m| beat(*m, now, Status::Down)).collect();
+        db.insert_heartbeats(&beats).await.unwrap();
+
+        // A minute of passes: ten one by one, the rest held for the digest.
+        let w = Worker::new(db.clone(), NodeId::from("a"), None, fast());
+        for k in 0..10 {
+            w.run_once(now + k * 100).await.unwrap();
+        }
+        assert_eq!(rx.accepted().len(), 10, "{}: the rate", t.label);
+        // The minute is over: one digest carries everything else.
+        let after = now_ms() + 61_000;
+        let pass = w.run_once(after).await.unwrap();
+        assert_eq!(pass.deliveries.len(), 290, "{}", t.label);
+        assert!(
+            w.run_once(after + 1_000)
+                .await
+                .unwrap()
+                .deliveries
+                .is_empty()
+        );
+        let got = rx.accepted();
+        assert_eq!(got.len(), 11, "{}: ten messages and one digest", t.label);
+        let digest = got[10].json();
+        assert!(
+            digest["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("[Picket] 290 monitors DOWN\n"),
+            "{digest}"
+        );
+        // Together they name every monitor once.
+        let mut named: Vec<String> = got[..10]
+            .iter()
+            .map(|r| r.json()["monitor"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        named.extend(
+            digest["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["monitor"]["name"].as_str().unwrap().to_owned()),
+        );
+        named.sort();
+        named.dedup();
+        assert_eq!(named.len(), 300, "{}", t.label);
+        assert_eq!(db.outbox_depth().await.unwrap().0, 0);
+    }
 }

@@ -204,6 +204,11 @@ pub struct NodeConfig {
     #[arg(long, env = "PICKET_NOTIFY_RETRY_SECS", default_value_t = 5)]
     pub notify_retry_secs: u64,
 
+    /// How long a node's claim on a delivery keeps the others off it; a node
+    /// that dies mid-send leaves the delivery to another after this, seconds.
+    #[arg(long, env = "PICKET_NOTIFY_CLAIM_SECS", default_value_t = 60)]
+    pub notify_claim_secs: u64,
+
     /// A delivery still failing after this many hours is given up.
     #[arg(long, env = "PICKET_NOTIFY_GIVE_UP_HOURS", default_value_t = 24)]
     pub notify_give_up_hours: u64,
@@ -274,6 +279,9 @@ impl NodeConfig {
         }
         if !(1..=600).contains(&self.notify_retry_secs) {
             bad.push("PICKET_NOTIFY_RETRY_SECS must be between 1 and 600".to_owned());
+        }
+        if !(1..=3600).contains(&self.notify_claim_secs) {
+            bad.push("PICKET_NOTIFY_CLAIM_SECS must be between 1 and 3600".to_owned());
         }
         if !(1..=720).contains(&self.notify_give_up_hours) {
             bad.push("PICKET_NOTIFY_GIVE_UP_HOURS must be between 1 and 720".to_owned());

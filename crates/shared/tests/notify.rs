@@ -17,6 +17,7 @@ fn channel(name: &str, is_default: bool) -> ChannelInput {
         config: json!({"webhookURL": "http://127.0.0.1:9/hook"}),
         is_default,
         active: true,
+        rate_per_minute: 10,
         apply_existing: false,
     }
 }

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 /// Node settings for process tests: short enough to keep tests quick.
 pub const RECONCILE_MS: u64 = 200;
 pub const NODE_LEASE_SECS: u64 = 3;
+pub const NOTIFY_CLAIM_SECS: u64 = 3;
 
 /// Starts a node named `id` on `db_url` with short intervals allowed.
 pub async fn spawn_node(db_url: &str, id: &str, extra: &[&str]) -> Node {
@@ -90,6 +91,9 @@ impl NodeProc {
             .env("PICKET_LEASE_TTL_SECS", NODE_LEASE_SECS.to_string())
             .env("PICKET_RECONCILE_MS", RECONCILE_MS.to_string())
             .env("PICKET_HEARTBEAT_FLUSH_MS", "100")
+            // A node killed mid-delivery leaves it to another within seconds.
+            .env("PICKET_NOTIFY_CLAIM_SECS", NOTIFY_CLAIM_SECS.to_string())
+            .env("PICKET_NOTIFY_RETRY_SECS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -21,7 +21,7 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// What it was answered.
+    /// What it was answered (0: never answered).
     pub status: u16,
 }
 
@@ -39,6 +39,8 @@ impl Received {
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
+    /// Never answer (the request is recorded, the sender left waiting).
+    pub hang: bool,
 }
 
 impl Answer {
@@ -46,6 +48,15 @@ impl Answer {
         Answer {
             status,
             headers: Vec::new(),
+            hang: false,
+        }
+    }
+
+    /// Records the request and never answers it.
+    pub fn hang() -> Answer {
+        Answer {
+            hang: true,
+            ..Answer::status(200)
         }
     }
     pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Answer {
@@ -129,8 +140,11 @@ async fn record(State(st): State<Arc<St>>, req: Request) -> Response {
             .unwrap_or_default(),
         headers: parts.headers,
         body,
-        status: answer.status,
+        status: if answer.hang { 0 } else { answer.status },
     });
+    if answer.hang {
+        std::future::pending::<()>().await;
+    }
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let mut resp = (status, "ok").into_response();
     for (k, v) in answer.headers {

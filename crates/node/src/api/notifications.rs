@@ -15,6 +15,10 @@ use picket_shared::monitor::FieldError;
 use picket_shared::now_ms;
 use serde_json::{Value, json};
 
+/// Events a minute a new channel sends one by one before it folds the rest
+/// into a digest.
+const DEFAULT_RATE: u32 = 10;
+
 /// A channel as the API shows it.
 fn channel_json(c: &Channel) -> Value {
     json!({
@@ -24,6 +28,7 @@ fn channel_json(c: &Channel) -> Value {
         "config": providers::masked(&c.kind, &c.config),
         "isDefault": c.is_default,
         "active": c.active,
+        "ratePerMinute": c.rate_per_minute,
         "created_at": c.created_at,
         "modified_at": c.modified_at,
     })
@@ -74,6 +79,19 @@ fn input(body: Value, old: Option<&Channel>) -> Result<ChannelInput, ApiError> {
     let is_default = flag("isDefault", &mut errs).or(old.map(|o| o.is_default));
     let active = flag("active", &mut errs).or(old.map(|o| o.active));
     let apply_existing = flag("applyExisting", &mut errs).unwrap_or(false);
+    let rate = match m.get("ratePerMinute") {
+        None | Some(Value::Null) => old.map_or(DEFAULT_RATE, |o| o.rate_per_minute),
+        Some(v) => match v.as_u64().filter(|r| *r <= 10_000) {
+            Some(r) => r as u32,
+            None => {
+                errs.push(FieldError::new(
+                    "ratePerMinute",
+                    "must be a whole number from 0 (no limit) to 10000",
+                ));
+                DEFAULT_RATE
+            }
+        },
+    };
     match kind.as_deref() {
         None | Some("") => errs.push(FieldError::new("type", "is required")),
         Some(k) => {
@@ -91,6 +109,7 @@ fn input(body: Value, old: Option<&Channel>) -> Result<ChannelInput, ApiError> {
         config,
         is_default: is_default.unwrap_or(false),
         active: active.unwrap_or(true),
+        rate_per_minute: rate,
         apply_existing,
     })
 }

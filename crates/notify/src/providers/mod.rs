@@ -187,6 +187,7 @@ pub mod fixture {
             ping: None,
             node: "n1".into(),
             link: Some("https://picket.test/monitors/7".into()),
+            digest: Vec::new(),
         }
     }
 

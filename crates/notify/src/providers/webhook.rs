@@ -42,7 +42,20 @@ pub fn kuma_json(e: &Event) -> (Value, Value) {
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
     let url = str_of(cfg, "webhookURL").unwrap_or_default();
     let (heartbeat, monitor) = kuma_json(e);
-    let body = json!({"heartbeat": heartbeat, "monitor": monitor, "msg": e.kuma_msg(), "eventId": e.event_id});
+    let body = if e.digest.is_empty() {
+        json!({"heartbeat": heartbeat, "monitor": monitor, "msg": e.kuma_msg(), "eventId": e.event_id})
+    } else {
+        // A digest: one body, an `events` array of Kuma's bodies.
+        let events: Vec<Value> = e
+            .digest
+            .iter()
+            .map(|d| {
+                let (h, m) = kuma_json(d);
+                json!({"heartbeat": h, "monitor": m, "msg": d.kuma_msg(), "eventId": d.event_id})
+            })
+            .collect();
+        json!({"msg": e.kuma_msg(), "eventId": e.event_id, "events": events})
+    };
     let mut out = match str_of(cfg, "webhookContentType") {
         Some("form-data") => {
             let boundary = "picket-form-boundary";
@@ -145,6 +158,20 @@ mod tests {
         assert_eq!(b["heartbeat"]["monitorID"], 7);
         assert_eq!(b["monitor"]["name"], "shop");
         assert_eq!(b["eventId"], "e1");
+    }
+
+    #[test]
+    fn a_digest_is_one_body_with_an_events_array() {
+        let d = Event::digest(vec![fixture::down(), fixture::up()], None);
+        let b = render(&d, &cfg(json!({"webhookURL": "http://h.test/"}))).json_body();
+        assert_eq!(b["events"].as_array().unwrap().len(), 2);
+        assert_eq!(b["events"][1]["msg"], "[shop] [✅ Up] 200 - OK");
+        assert!(
+            b["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("[Picket] 1 monitor DOWN, 1 UP\n")
+        );
     }
 
     #[test]

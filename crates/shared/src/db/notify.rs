@@ -21,6 +21,9 @@ pub struct Channel {
     pub config: serde_json::Value,
     pub is_default: bool,
     pub active: bool,
+    /// Events a minute sent one by one; past it they are folded into a
+    /// digest sent when the minute is over (0 = no limit).
+    pub rate_per_minute: u32,
     pub created_at: i64,
     pub modified_at: i64,
 }
@@ -33,6 +36,7 @@ pub struct ChannelInput {
     pub config: serde_json::Value,
     pub is_default: bool,
     pub active: bool,
+    pub rate_per_minute: u32,
     /// Link it to every existing monitor too (Kuma's `applyExisting`).
     pub apply_existing: bool,
 }
@@ -53,6 +57,8 @@ pub struct OutboxRow {
     pub node_id: NodeId,
     /// Attempts so far, this one included.
     pub attempts: u32,
+    /// Held back by the channel's rate: it goes out in a digest.
+    pub digest: bool,
     pub created_at: i64,
     /// The claim this worker holds until (epoch ms); its marks are fenced on it.
     pub claim_until: i64,
@@ -78,9 +84,10 @@ pub struct Delivery {
     pub sent_at: Option<i64>,
 }
 
-const CHANNEL_COLS: &str = "id, name, type, config, is_default, active, created_at, modified_at";
+const CHANNEL_COLS: &str =
+    "id, name, type, config, is_default, active, rate_per_minute, created_at, modified_at";
 const OUTBOX_COLS: &str = "id, event_id, monitor_id, notification_id, kind, status, beat_time, \
-    ping, msg, node_id, attempts, created_at, claim_until";
+    ping, msg, node_id, attempts, digest, created_at, claim_until";
 
 impl Db {
     pub async fn channels(&self) -> Result<Vec<Channel>> {
@@ -111,14 +118,15 @@ impl Db {
         let now = crate::now_ms();
         let id = in_tx!(self, |c| {
             self.query(
-                "INSERT INTO notification (name, type, config, is_default, active, created_at, modified_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO notification (name, type, config, is_default, active, rate_per_minute, \
+                 created_at, modified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(ch.name.as_str())
             .bind(ch.kind.as_str())
             .bind(ch.config.to_string())
             .bind(i64::from(ch.is_default))
             .bind(i64::from(ch.active))
+            .bind(i64::from(ch.rate_per_minute))
             .bind(now)
             .bind(now)
             .execute(&mut *c)
@@ -140,13 +148,14 @@ impl Db {
             let r = self
                 .query(
                     "UPDATE notification SET name = ?, type = ?, config = ?, is_default = ?, \
-                     active = ?, modified_at = ? WHERE id = ?",
+                     active = ?, rate_per_minute = ?, modified_at = ? WHERE id = ?",
                 )
                 .bind(ch.name.as_str())
                 .bind(ch.kind.as_str())
                 .bind(ch.config.to_string())
                 .bind(i64::from(ch.is_default))
                 .bind(i64::from(ch.active))
+                .bind(i64::from(ch.rate_per_minute))
                 .bind(crate::now_ms())
                 .bind(id)
                 .execute(&mut *c)
@@ -306,9 +315,21 @@ impl Db {
             .iter()
             .map(|r| r.try_get("id"))
             .collect::<Result<_, _>>()?;
+        self.claim_ids(&candidates, node, now, claim_ms).await
+    }
+
+    /// Claims each of `ids` that is still pending and unclaimed (a
+    /// conditional UPDATE each); returns the rows won.
+    async fn claim_ids(
+        &self,
+        ids: &[i64],
+        node: &NodeId,
+        now: i64,
+        claim_ms: i64,
+    ) -> Result<Vec<OutboxRow>> {
         let until = now + claim_ms;
         let mut claimed = Vec::new();
-        for id in candidates {
+        for &id in ids {
             let won = self
                 .query(
                     "UPDATE notify_outbox SET claimed_by = ?, claim_until = ?, attempts = attempts + 1 \
@@ -335,6 +356,69 @@ impl Db {
             }
         }
         Ok(claimed)
+    }
+
+    /// Claims every due digest row of `channel` (a digest folds them all,
+    /// whatever their monitor), oldest first.
+    pub async fn claim_digest(
+        &self,
+        channel: i64,
+        node: &NodeId,
+        now: i64,
+        claim_ms: i64,
+    ) -> Result<Vec<OutboxRow>> {
+        let ids: Vec<i64> = self
+            .query(
+                "SELECT id FROM notify_outbox WHERE notification_id = ? AND state = 'pending' \
+                 AND digest = 1 AND due_at <= ? AND (claim_until IS NULL OR claim_until < ?) ORDER BY id",
+            )
+            .bind(channel)
+            .bind(now)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        self.claim_ids(&ids, node, now, claim_ms).await
+    }
+
+    /// How many deliveries of `channel` were sent after `since`, and when the
+    /// earliest of them was.
+    pub async fn sent_since(&self, channel: i64, since: i64) -> Result<(u32, Option<i64>)> {
+        let r = self
+            .query(
+                "SELECT COUNT(*) AS n, MIN(sent_at) AS first FROM notify_outbox \
+                 WHERE notification_id = ? AND state = 'sent' AND sent_at > ?",
+            )
+            .bind(channel)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.try_get::<i64, _>("n")? as u32, r.try_get("first")?))
+    }
+
+    /// Holds a claimed delivery back for the channel's digest, due at
+    /// `due_at` (when the channel's minute is over). Not an attempt.
+    pub async fn defer_to_digest(
+        &self,
+        row: &OutboxRow,
+        node: &NodeId,
+        due_at: i64,
+    ) -> Result<bool> {
+        Ok(self
+            .query(
+                "UPDATE notify_outbox SET digest = 1, due_at = ?, attempts = attempts - 1, \
+                 claimed_by = NULL, claim_until = NULL WHERE id = ? AND claimed_by = ? AND claim_until = ?",
+            )
+            .bind(due_at)
+            .bind(row.id)
+            .bind(node.as_str())
+            .bind(row.claim_until)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1)
     }
 
     /// Marks a claimed delivery sent. False when the claim was lost (it
@@ -435,6 +519,9 @@ fn channel_from_row(r: &AnyRow) -> Result<Channel> {
         config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
         is_default: r.try_get::<i64, _>("is_default")? != 0,
         active: r.try_get::<i64, _>("active")? != 0,
+        rate_per_minute: r
+            .try_get::<i64, _>("rate_per_minute")?
+            .clamp(0, i64::from(u32::MAX)) as u32,
         created_at: r.try_get("created_at")?,
         modified_at: r.try_get("modified_at")?,
     })
@@ -455,6 +542,7 @@ fn outbox_from_row(r: &AnyRow) -> Result<OutboxRow> {
         msg: r.try_get("msg")?,
         node_id: NodeId(r.try_get("node_id")?),
         attempts: r.try_get::<i64, _>("attempts")? as u32,
+        digest: r.try_get::<i64, _>("digest")? != 0,
         created_at: r.try_get("created_at")?,
         claim_until: r.try_get::<Option<i64>, _>("claim_until")?.unwrap_or(0),
     })
