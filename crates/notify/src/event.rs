@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_digest_names_every_monitor() {
-        use crate::providers::fixture;
+        use crate::providers::fixture_events as fixture;
         let mut other = fixture::up();
         other.monitor_name = "api".into();
         let d = Event::digest(

@@ -16,4 +16,4 @@ pub mod send;
 pub mod worker;
 
 pub use event::Event;
-pub use send::{Outgoing, SendError};
+pub use send::{Mail, Outgoing, Request, SendError};

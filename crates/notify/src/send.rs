@@ -34,6 +34,129 @@ impl Outgoing {
     }
 }
 
+/// How a mail's connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain SMTP.
+    None,
+    /// STARTTLS when the server offers it (Uptime Kuma's default).
+    Opportunistic,
+    /// STARTTLS, required.
+    StartTls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+}
+
+/// A rendered email: what the `smtp` provider decided, nothing sent yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub accept_invalid_certs: bool,
+    pub credentials: Option<(String, String)>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Sent as the `X-Picket-Event-Id` header.
+    pub event_id: String,
+}
+
+/// A rendered message of any provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Http(Outgoing),
+    Mail(Box<Mail>),
+}
+
+impl Request {
+    /// The HTTP request (tests of HTTP providers).
+    pub fn http(&self) -> Option<&Outgoing> {
+        match self {
+            Request::Http(o) => Some(o),
+            Request::Mail(_) => None,
+        }
+    }
+}
+
+/// Sends a rendered message of any provider.
+pub async fn deliver(
+    http: &reqwest::Client,
+    req: &Request,
+    event_id: &str,
+) -> Result<String, SendError> {
+    match req {
+        Request::Http(out) => send(http, out, event_id).await,
+        Request::Mail(mail) => send_mail(mail).await,
+    }
+}
+
+/// Sends a mail over SMTP. A permanent refusal (5xx) is not retried; a
+/// transient one (4xx), a timeout or a connection failure is.
+pub async fn send_mail(m: &Mail) -> Result<String, SendError> {
+    use lettre::message::{Mailbox, MultiPart, header::HeaderName, header::HeaderValue};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let refused =
+        |what: &str, e: &dyn std::fmt::Display| SendError::Refused(format!("{what}: {e}"));
+    let mailbox = |a: &str| a.parse::<Mailbox>().map_err(|e| refused(a, &e));
+    let mut b = Message::builder()
+        .from(mailbox(&m.from)?)
+        .subject(m.subject.clone());
+    for a in &m.to {
+        b = b.to(mailbox(a)?);
+    }
+    for a in &m.cc {
+        b = b.cc(mailbox(a)?);
+    }
+    for a in &m.bcc {
+        b = b.bcc(mailbox(a)?);
+    }
+    b = b.raw_header(HeaderValue::new(
+        HeaderName::new_from_ascii_str("X-Picket-Event-Id"),
+        m.event_id.clone(),
+    ));
+    let msg = b
+        .multipart(MultiPart::alternative_plain_html(
+            m.text.clone(),
+            m.html.clone(),
+        ))
+        .map_err(|e| refused("the message", &e))?;
+    let tls = || {
+        TlsParameters::builder(m.host.clone())
+            .dangerous_accept_invalid_certs(m.accept_invalid_certs)
+            .build_rustls()
+            .map_err(|e| refused("TLS settings", &e))
+    };
+    let tls = match m.security {
+        Security::None => Tls::None,
+        Security::Opportunistic => Tls::Opportunistic(tls()?),
+        Security::StartTls => Tls::Required(tls()?),
+        Security::Tls => Tls::Wrapper(tls()?),
+    };
+    let mut t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(m.host.as_str())
+        .port(m.port)
+        .tls(tls)
+        .timeout(Some(SEND_TIMEOUT));
+    if let Some((u, p)) = &m.credentials {
+        t = t.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    match t.build().send(msg).await {
+        Ok(r) => Ok(format!("SMTP {}", r.code())),
+        Err(e) if e.is_permanent() => Err(SendError::Refused(format!("SMTP: {e}"))),
+        Err(e) => Err(SendError::Retry {
+            msg: format!("SMTP: {e}"),
+            after: None,
+        }),
+    }
+}
+
 /// Why a delivery did not go through.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SendError {

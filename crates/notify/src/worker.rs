@@ -202,7 +202,7 @@ impl Worker {
         let digest = Event::digest(events, i.public_url.as_deref());
         let now = picket_shared::now_ms();
         let outcome = match providers::render(&ch.kind, &ch.config, &digest) {
-            Some(out) => send::send(&i.http, &out, &digest.event_id).await,
+            Some(req) => send::deliver(&i.http, &req, &digest.event_id).await,
             None => Err(SendError::Refused(format!(
                 "unknown provider '{}'",
                 ch.kind
@@ -290,7 +290,7 @@ impl Worker {
             ));
         };
         let now = picket_shared::now_ms();
-        let done = match send::send(&i.http, &out, &event.event_id).await {
+        let done = match send::deliver(&i.http, &out, &event.event_id).await {
             Ok(_) => {
                 if i.db.mark_sent(row, &i.node, now).await? {
                     Delivered::Sent

@@ -71,6 +71,15 @@ pub async fn cluster_full(t: TestDb, per_node: usize, first_lb: bool, hc_secs: u
         ],
     )
     .await;
+    // Monitors are created through the balancer: it must route already.
+    eventually(WAIT, "the balancer routes to all three nodes", || async {
+        lb.update_loads().await;
+        let v = lb.get_json("/lb/health").await;
+        v["nodes"]
+            .as_array()
+            .is_some_and(|n| n.iter().filter(|x| x["status"] == "online").count() == 3)
+    })
+    .await;
     let mut homes = BTreeMap::new();
     for n in &nodes {
         for k in 0..per_node {

@@ -7,6 +7,7 @@
 //! - [`farm`]: the monitored target, which records which node checked what.
 //! - [`api`]: a JSON client for a node's API.
 //! - [`receiver`]: a notification receiver that records what providers send.
+//! - [`smtp`]: a real SMTP server (aiosmtpd) for the email provider.
 //! - [`net`]: ports, a cuttable TCP proxy, an HTTP client; [`dns`]: a tiny
 //!   authoritative DNS server.
 //! - [`wait`]: [`eventually`], the one way tests wait for something to happen.
@@ -24,6 +25,7 @@ pub mod monitors;
 pub mod net;
 pub mod node;
 pub mod receiver;
+pub mod smtp;
 pub mod wait;
 
 pub use wait::{WAIT, eventually};

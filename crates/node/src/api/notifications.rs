@@ -172,7 +172,7 @@ pub async fn test(State(st): State<AppState>, Path(raw): Path<String>) -> ApiRes
             format!("unknown provider '{}'", c.kind),
         )
     })?;
-    match send::send(&send::client(), &out, &event.event_id).await {
+    match send::deliver(&send::client(), &out, &event.event_id).await {
         Ok(line) => ok("Sent Successfully.", json!({"result": line})),
         Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())),
     }

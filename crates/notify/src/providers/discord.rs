@@ -11,7 +11,8 @@ pub const SPEC: Spec = Spec {
     required: &["discordWebhookUrl"],
     urls: &["discordWebhookUrl"],
     secrets: &["discordWebhookUrl"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
@@ -47,7 +48,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn an_embed_per_event() {

@@ -10,7 +10,8 @@ pub const SPEC: Spec = Spec {
     required: &["googleChatWebhookURL"],
     urls: &["googleChatWebhookURL"],
     secrets: &["googleChatWebhookURL"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
@@ -25,7 +26,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn text_with_the_title_in_bold() {

@@ -10,7 +10,8 @@ pub const SPEC: Spec = Spec {
     required: &["gotifyserverurl", "gotifyapplicationToken"],
     urls: &["gotifyserverurl"],
     secrets: &["gotifyapplicationToken"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
@@ -31,7 +32,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn message_with_the_app_token() {

@@ -11,12 +11,13 @@ pub mod ntfy;
 pub mod pagerduty;
 pub mod pushover;
 pub mod slack;
+pub mod smtp;
 pub mod teams;
 pub mod telegram;
 pub mod webhook;
 
 use crate::event::Event;
-use crate::send::Outgoing;
+use crate::send::{Mail, Outgoing, Request};
 use picket_shared::monitor::FieldError;
 use serde_json::{Map, Value};
 
@@ -30,7 +31,18 @@ pub struct Spec {
     pub urls: &'static [&'static str],
     /// Settings never shown in full (tokens, passwords, webhook URLs).
     pub secrets: &'static [&'static str],
-    pub render: fn(&Event, &Map<String, Value>) -> Outgoing,
+    pub render: Render,
+    /// Checks of the provider's own, beyond required settings and URLs.
+    pub check: Option<Check>,
+}
+
+/// A provider's own check of its settings.
+pub type Check = fn(&Map<String, Value>) -> Vec<FieldError>;
+
+/// How a provider's message goes out.
+pub enum Render {
+    Http(fn(&Event, &Map<String, Value>) -> Outgoing),
+    Mail(fn(&Event, &Map<String, Value>) -> Mail),
 }
 
 /// Every provider this build has.
@@ -46,6 +58,7 @@ pub const ALL: &[&Spec] = &[
     &mattermost::SPEC,
     &google_chat::SPEC,
     &pagerduty::SPEC,
+    &smtp::SPEC,
 ];
 
 pub fn spec(kind: &str) -> Option<&'static Spec> {
@@ -53,10 +66,14 @@ pub fn spec(kind: &str) -> Option<&'static Spec> {
 }
 
 /// Renders `event` for a channel of provider `kind`.
-pub fn render(kind: &str, config: &Value, event: &Event) -> Option<Outgoing> {
+pub fn render(kind: &str, config: &Value, event: &Event) -> Option<Request> {
     let s = spec(kind)?;
     let empty = Map::new();
-    Some((s.render)(event, config.as_object().unwrap_or(&empty)))
+    let cfg = config.as_object().unwrap_or(&empty);
+    Some(match s.render {
+        Render::Http(f) => Request::Http(f(event, cfg)),
+        Render::Mail(f) => Request::Mail(Box::new(f(event, cfg))),
+    })
 }
 
 /// Checks a channel's provider and settings; every bad field is named
@@ -91,6 +108,9 @@ pub fn validate(kind: &str, config: &Value) -> Result<(), Vec<FieldError>> {
                 )),
             }
         }
+    }
+    if let Some(check) = s.check {
+        errs.extend(check(cfg));
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
@@ -166,9 +186,10 @@ pub fn cfg(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
-#[cfg(test)]
-pub mod fixture {
-    //! The events the providers' tables render.
+#[doc(hidden)]
+/// The events the providers' tests render (also used by this crate's
+/// integration tests).
+pub mod fixture_events {
     use super::*;
     use picket_shared::model::Status;
     use picket_shared::notify::EventKind;

@@ -12,7 +12,8 @@ pub const SPEC: Spec = Spec {
     required: &["ntfyserverurl", "ntfytopic"],
     urls: &["ntfyserverurl"],
     secrets: &["ntfypassword", "ntfyaccesstoken"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
@@ -62,7 +63,7 @@ pub fn base64(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn publish_with_priority_and_auth() {

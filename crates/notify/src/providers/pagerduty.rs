@@ -13,7 +13,8 @@ pub const SPEC: Spec = Spec {
     required: &["pagerdutyIntegrationKey"],
     urls: &["pagerdutyIntegrationUrl"],
     secrets: &["pagerdutyIntegrationKey"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
@@ -41,7 +42,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn trigger_then_resolve_under_one_dedup_key() {

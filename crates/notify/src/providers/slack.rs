@@ -10,7 +10,8 @@ pub const SPEC: Spec = Spec {
     required: &["slackwebhookURL"],
     urls: &["slackwebhookURL"],
     secrets: &["slackwebhookURL"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 /// The message as Slack-compatible webhooks take it (Mattermost and
@@ -50,7 +51,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn blocks_name_the_monitor_and_link_it() {

@@ -12,7 +12,8 @@ pub const SPEC: Spec = Spec {
     required: &["webhookUrl"],
     urls: &["webhookUrl"],
     secrets: &["webhookUrl"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
@@ -43,7 +44,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn an_adaptive_card() {

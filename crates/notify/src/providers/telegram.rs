@@ -12,7 +12,8 @@ pub const SPEC: Spec = Spec {
     required: &["telegramBotToken", "telegramChatID"],
     urls: &["telegramServerUrl"],
     secrets: &["telegramBotToken"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
@@ -36,7 +37,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn send_message_to_the_chat_and_thread() {

@@ -14,7 +14,8 @@ pub const SPEC: Spec = Spec {
     required: &["webhookURL"],
     urls: &["webhookURL"],
     secrets: &["webhookURL"],
-    render,
+    render: super::Render::Http(render),
+    check: None,
 };
 
 /// Kuma's `heartbeatJSON` and `monitorJSON`, the fields Picket has.
@@ -140,7 +141,7 @@ pub fn fill(template: &str, ctx: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{cfg, fixture};
+    use crate::providers::{cfg, fixture_events as fixture};
 
     #[test]
     fn kumas_body_with_the_event_id() {
