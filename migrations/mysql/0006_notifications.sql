@@ -10,6 +10,9 @@ ALTER TABLE monitor
     ADD COLUMN resend_minutes BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN up_threshold BIGINT NOT NULL DEFAULT 1;
 
+-- The smallest TLS-expiry threshold (days) announced for the certificate on record.
+ALTER TABLE monitor_tls_info ADD COLUMN expiry_notified BIGINT NULL;
+
 CREATE TABLE notification (
     id             BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
     name           VARCHAR(255) NOT NULL,

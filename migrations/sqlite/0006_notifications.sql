@@ -8,6 +8,8 @@
 ALTER TABLE monitor ADD COLUMN resend_interval BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE monitor ADD COLUMN resend_minutes BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE monitor ADD COLUMN up_threshold BIGINT NOT NULL DEFAULT 1;
+-- The smallest TLS-expiry threshold (days) announced for the certificate on record.
+ALTER TABLE monitor_tls_info ADD COLUMN expiry_notified BIGINT;
 
 CREATE TABLE notification (
     id             INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -9,7 +9,7 @@ use crate::checks::{self, CheckContext, Outcome, push};
 use crate::metrics::{Metrics, MonitorLabels};
 use crate::writer::Writer;
 use picket_shared::db::Db;
-use picket_shared::model::{Heartbeat, Status};
+use picket_shared::model::{Heartbeat, Status, TlsInfo};
 use picket_shared::monitor::{MonitorKind, MonitorSpec};
 use picket_shared::{MonitorId, NodeId, now_ms};
 use std::collections::HashMap;
@@ -323,10 +323,15 @@ fn record(
     if let (Some(c), Some(db), MonitorKind::Http(h)) = (outcome.cert, inner.db.get(), &spec.kind) {
         let db = db.clone();
         let url = h.url.to_string();
+        let node = inner.node_id.clone();
         tokio::spawn(async move {
-            let r = db
-                .save_tls_info(id, &url, c.days_remaining, c.valid, c.not_after_ms, now)
-                .await;
+            let info = TlsInfo {
+                days_remaining: c.days_remaining,
+                valid: c.valid,
+                not_after: c.not_after_ms,
+                checked_at: now,
+            };
+            let r = db.save_tls_info(id, &url, &info, &node).await;
             if let Err(e) = r {
                 tracing::warn!(monitor = %id, cause = %e, "could not save certificate info");
             }

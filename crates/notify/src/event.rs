@@ -112,6 +112,7 @@ impl Event {
             EventKind::Up => "UP",
             EventKind::Down => "DOWN",
             EventKind::Reminder => "still DOWN",
+            EventKind::TlsExpiry => "expiring",
         }
     }
 
@@ -125,6 +126,7 @@ impl Event {
             EventKind::Up => "✅ Up",
             EventKind::Down => "🔴 Down",
             EventKind::Reminder => "🔴 Still down",
+            EventKind::TlsExpiry => "🔒 Certificate",
         };
         format!("[{}] [{badge}] {}", self.monitor_name, self.msg)
     }
@@ -133,6 +135,9 @@ impl Event {
     pub fn title(&self) -> String {
         if !self.digest.is_empty() {
             return self.monitor_name.clone();
+        }
+        if self.kind == EventKind::TlsExpiry {
+            return format!("{}: the TLS certificate is expiring", self.monitor_name);
         }
         format!("{} is {}", self.monitor_name, self.status_word())
     }

@@ -21,6 +21,8 @@ pub enum EventKind {
     Up,
     /// Still DOWN (`resendInterval` / `resendMinutes`).
     Reminder,
+    /// The certificate expires within a threshold ([`tls_expiry_crossed`]).
+    TlsExpiry,
 }
 
 impl EventKind {
@@ -29,13 +31,19 @@ impl EventKind {
             EventKind::Down => "down",
             EventKind::Up => "up",
             EventKind::Reminder => "reminder",
+            EventKind::TlsExpiry => "tls_expiry",
         }
     }
 
     pub fn parse(s: &str) -> Option<EventKind> {
-        [EventKind::Down, EventKind::Up, EventKind::Reminder]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            EventKind::Down,
+            EventKind::Up,
+            EventKind::Reminder,
+            EventKind::TlsExpiry,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 
@@ -70,6 +78,29 @@ impl Default for AlertRules {
             resend_interval: 0,
             resend_minutes: 0,
         }
+    }
+}
+
+/// Days before a certificate's expiry at which it is announced (Uptime
+/// Kuma's `tlsExpiryNotifyDays`), besides the monitor's own
+/// `expiryNotification` days.
+pub const TLS_EXPIRY_DAYS: [i64; 3] = [7, 14, 21];
+
+/// The threshold a certificate with `days` left newly crosses, for a
+/// monitor with `expiryNotification` of `monitor_days` (0 = off), given the
+/// smallest threshold already announced for this certificate. Each
+/// threshold is announced once per certificate; an expired one is the
+/// monitor's DOWN, not a notice.
+pub fn tls_expiry_crossed(monitor_days: i64, announced: Option<i64>, days: i64) -> Option<i64> {
+    if monitor_days <= 0 || days < 0 {
+        return None;
+    }
+    let mut all: Vec<i64> = TLS_EXPIRY_DAYS.into_iter().chain([monitor_days]).collect();
+    all.sort_unstable();
+    let t = all.into_iter().find(|t| days <= *t)?;
+    match announced {
+        Some(a) if a <= t => None,
+        _ => Some(t),
     }
 }
 
@@ -197,6 +228,27 @@ mod tests {
         );
         // 0 means never.
         assert_eq!(run(AlertRules::default(), &[D; 50]), vec![(0, Down)]);
+    }
+
+    #[test]
+    fn each_tls_threshold_is_announced_once_per_certificate() {
+        // Days left on successive checks of one certificate.
+        let mut announced = None;
+        let mut got = Vec::new();
+        for days in [40, 21, 20, 15, 14, 13, 8, 7, 3, 0, -1] {
+            if let Some(t) = tls_expiry_crossed(14, announced, days) {
+                announced = Some(t);
+                got.push((days, t));
+            }
+        }
+        assert_eq!(got, [(21, 21), (14, 14), (7, 7)]);
+        // Off, or already expired: nothing.
+        assert_eq!(tls_expiry_crossed(0, None, 3), None);
+        assert_eq!(tls_expiry_crossed(14, None, -2), None);
+        // The monitor's own days are a threshold too; a renewed certificate
+        // (nothing announced for it) starts over.
+        assert_eq!(tls_expiry_crossed(30, None, 28), Some(30));
+        assert_eq!(tls_expiry_crossed(14, None, 5), Some(7));
     }
 
     #[test]

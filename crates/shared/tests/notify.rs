@@ -275,3 +275,71 @@ async fn deliveries_are_claimed_once_in_order_and_marked_only_under_the_claim() 
         assert_eq!(db.outbox_depth().await.unwrap().0, 0);
     }
 }
+
+#[tokio::test]
+async fn a_certificate_is_announced_once_at_each_threshold() {
+    use picket_shared::model::TlsInfo;
+    for t in backends().await {
+        let db = &t.db;
+        two_nodes(db).await;
+        let url = "https://shop.test/";
+        let m = db
+            .create_monitor(&monitors::valid(
+                json!({"name": "shop", "type": "http", "url": url,
+                "interval": 20, "expiryNotification": 14, "node_id": "a"}),
+            ))
+            .await
+            .unwrap()
+            .id;
+        let mut ch = channel("ops", false);
+        ch.apply_existing = true;
+        db.create_channel(&ch).await.unwrap();
+        let a = NodeId::from("a");
+        let check = |days: i64, not_after: i64| TlsInfo {
+            days_remaining: days,
+            valid: true,
+            not_after,
+            checked_at: 1_000,
+        };
+        let mut said = Vec::new();
+        for (days, cert) in [
+            (30, 1),
+            (20, 1),
+            (20, 1),
+            (13, 1),
+            (12, 1),
+            (6, 1),
+            (60, 2),
+            (19, 2),
+        ] {
+            said.push(
+                db.save_tls_info(m, url, &check(days, cert), &a)
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            said,
+            [false, true, false, true, false, true, false, true],
+            "{}",
+            t.label
+        );
+        let rows = outbox(db).await;
+        assert_eq!(rows.len(), 4, "{}", t.label);
+        assert!(
+            rows.iter().all(|r| r.2 == "tls_expiry" && r.3 == "a"),
+            "{rows:?}"
+        );
+        // A monitor without expiryNotification is never announced.
+        let quiet = db
+            .create_monitor(&monitors::http("quiet", Some("a"), url))
+            .await
+            .unwrap()
+            .id;
+        assert!(
+            !db.save_tls_info(quiet, url, &check(3, 9), &a)
+                .await
+                .unwrap()
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! MariaDB databases, checked against hand-computed expectations.
 
 use picket_shared::db::aggregate;
-use picket_shared::model::{Heartbeat, Status, WindowStats};
+use picket_shared::model::{Heartbeat, Status, TlsInfo, WindowStats};
 use picket_shared::monitor::ValidMonitor;
 use picket_shared::{MonitorId, NodeId};
 use picket_testkit::db::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbeats};
@@ -10,6 +10,15 @@ use picket_testkit::db::{REFUSED_MSG, allow_heartbeats, backends, refuse_heartbe
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
+
+fn tls(days_remaining: i64, valid: bool, not_after: i64, checked_at: i64) -> TlsInfo {
+    TlsInfo {
+        days_remaining,
+        valid,
+        not_after,
+        checked_at,
+    }
+}
 
 fn monitor(name: &str, node: &str) -> ValidMonitor {
     monitor_at(name, node, "http://127.0.0.1:1/")
@@ -127,16 +136,21 @@ async fn certificate_facts_are_upserted_per_monitor() {
             .unwrap();
         let m = db.create_monitor(&monitor("m", "a")).await.unwrap().id;
         let url = "http://127.0.0.1:1/";
-        db.save_tls_info(m, url, 30, true, 5_000, 1_000)
+        db.save_tls_info(m, url, &tls(30, true, 5_000, 1_000), &NodeId::from("a"))
             .await
             .unwrap();
-        db.save_tls_info(m, url, -2, false, 4_000, 2_000)
+        db.save_tls_info(m, url, &tls(-2, false, 4_000, 2_000), &NodeId::from("a"))
             .await
             .unwrap();
         // A check of a URL the monitor no longer has records nothing.
-        db.save_tls_info(m, "https://old.test/", 99, true, 9_000, 3_000)
-            .await
-            .unwrap();
+        db.save_tls_info(
+            m,
+            "https://old.test/",
+            &tls(99, true, 9_000, 3_000),
+            &NodeId::from("a"),
+        )
+        .await
+        .unwrap();
         let all = db.tls_infos().await.unwrap();
         assert_eq!(all.len(), 1, "{}", t.label);
         let i = all[&m];
@@ -158,7 +172,7 @@ async fn certificate_facts_are_upserted_per_monitor() {
         db.update_monitor(m, &moved).await.unwrap();
         assert_eq!(db.tls_info(m).await.unwrap(), None, "{}", t.label);
         // A check of the old URL still in flight cannot bring them back.
-        db.save_tls_info(m, url, 30, true, 5_000, 4_000)
+        db.save_tls_info(m, url, &tls(30, true, 5_000, 4_000), &NodeId::from("a"))
             .await
             .unwrap();
         assert_eq!(db.tls_info(m).await.unwrap(), None, "{}", t.label);

@@ -6,10 +6,13 @@
 pub mod discord;
 pub mod google_chat;
 pub mod gotify;
+pub mod matrix;
 pub mod mattermost;
 pub mod ntfy;
+pub mod opsgenie;
 pub mod pagerduty;
 pub mod pushover;
+pub mod rocket_chat;
 pub mod slack;
 pub mod smtp;
 pub mod teams;
@@ -59,6 +62,9 @@ pub const ALL: &[&Spec] = &[
     &google_chat::SPEC,
     &pagerduty::SPEC,
     &smtp::SPEC,
+    &matrix::SPEC,
+    &rocket_chat::SPEC,
+    &opsgenie::SPEC,
 ];
 
 pub fn spec(kind: &str) -> Option<&'static Spec> {

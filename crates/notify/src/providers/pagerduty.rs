@@ -17,13 +17,21 @@ pub const SPEC: Spec = Spec {
     check: None,
 };
 
+/// One incident per monitor, and one per monitor's certificate.
+fn dedup_key(e: &Event) -> String {
+    match e.kind {
+        EventKind::TlsExpiry => format!("picket-monitor-{}-tls", e.monitor_id),
+        _ => format!("picket-monitor-{}", e.monitor_id),
+    }
+}
+
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
     let url =
         str_of(cfg, "pagerdutyIntegrationUrl").unwrap_or("https://events.pagerduty.com/v2/enqueue");
     let resolve = e.kind == EventKind::Up && str_of(cfg, "pagerdutyAutoResolve") != Some("0");
     let mut body = json!({
         "routing_key": str_of(cfg, "pagerdutyIntegrationKey").unwrap_or_default(),
-        "dedup_key": format!("picket-monitor-{}", e.monitor_id),
+        "dedup_key": dedup_key(e),
         "event_action": if resolve { "resolve" } else { "trigger" },
         "payload": {
             "summary": format!("{}: {}", e.title(), e.msg),

@@ -23,6 +23,17 @@ pub(crate) struct Owned {
     pub rules: AlertRules,
 }
 
+/// An event to queue: what it announces and the beat (or check) behind it.
+pub(crate) struct NewEvent<'a> {
+    pub monitor: MonitorId,
+    pub kind: EventKind,
+    pub status: Status,
+    pub time: i64,
+    pub ping: Option<f64>,
+    pub msg: &'a str,
+    pub node: &'a NodeId,
+}
+
 /// A fresh event id: 128 random bits, hex.
 pub fn new_event_id() -> String {
     format!("{:032x}", rand::random::<u128>())
@@ -148,29 +159,49 @@ impl Db {
             }
             q.execute(&mut *c).await?;
         }
-        let now = now_ms();
         for (kind, b) in &events {
-            self.query(
-                "INSERT INTO notify_outbox (event_id, monitor_id, notification_id, kind, status, \
-                 beat_time, ping, msg, node_id, state, attempts, due_at, created_at) \
-                 SELECT ?, ?, mn.notification_id, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ? \
-                 FROM monitor_notification mn JOIN notification n ON n.id = mn.notification_id \
-                 WHERE mn.monitor_id = ? AND n.active = 1",
-            )
-            .bind(new_event_id())
-            .bind(b.monitor_id.0)
-            .bind(kind.as_str())
-            .bind(b.status as i64)
-            .bind(b.time)
-            .bind(b.ping)
-            .bind(b.msg.as_str())
-            .bind(b.node_id.as_str())
-            .bind(now)
-            .bind(now)
-            .bind(b.monitor_id.0)
-            .execute(&mut *c)
-            .await?;
+            let e = NewEvent {
+                monitor: b.monitor_id,
+                kind: *kind,
+                status: b.status,
+                time: b.time,
+                ping: b.ping,
+                msg: &b.msg,
+                node: &b.node_id,
+            };
+            self.queue_event(c, &e).await?;
         }
         Ok(events.len() as u64)
+    }
+
+    /// Queues `e` for every active channel linked to its monitor, inside the
+    /// caller's transaction.
+    pub(crate) async fn queue_event(
+        &self,
+        c: &mut sqlx::AnyConnection,
+        e: &NewEvent<'_>,
+    ) -> Result<()> {
+        let now = now_ms();
+        self.query(
+            "INSERT INTO notify_outbox (event_id, monitor_id, notification_id, kind, status, \
+             beat_time, ping, msg, node_id, state, attempts, due_at, created_at) \
+             SELECT ?, ?, mn.notification_id, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ? \
+             FROM monitor_notification mn JOIN notification n ON n.id = mn.notification_id \
+             WHERE mn.monitor_id = ? AND n.active = 1",
+        )
+        .bind(new_event_id())
+        .bind(e.monitor.0)
+        .bind(e.kind.as_str())
+        .bind(e.status as i64)
+        .bind(e.time)
+        .bind(e.ping)
+        .bind(e.msg)
+        .bind(e.node.as_str())
+        .bind(now)
+        .bind(now)
+        .bind(e.monitor.0)
+        .execute(&mut *c)
+        .await?;
+        Ok(())
     }
 }

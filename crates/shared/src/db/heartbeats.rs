@@ -85,10 +85,6 @@ impl Db {
     ) -> Result<u64> {
         let mut written = 0;
         for chunk in beats.chunks(HEARTBEAT_CHUNK) {
-            // Owners first, share-locked: the insert below keeps exactly the
-            // beats whose node is the owner read here, and the notification
-            // step judges exactly those.
-            let owned = self.owners_in(c, chunk).await?;
             let row =
                 "SELECT ? AS m, ? AS n, ? AS s, ? AS t, ? AS p, ? AS g, ? AS i, ? AS d, ? AS r";
             let mut sql = String::with_capacity(64 + chunk.len() * 80);
@@ -118,6 +114,13 @@ impl Db {
             }
             let n = q.execute(&mut *c).await?.rows_affected();
             if n > 0 {
+                // The owners the insert joined on: its join locked those
+                // monitor rows (InnoDB) or the transaction holds the write
+                // lock (SQLite), so they are the owners it kept beats for,
+                // and the notification step judges exactly those beats.
+                // Read after the insert so the transaction writes first (no
+                // lock upgrade on SQLite).
+                let owned = self.owners_in(c, chunk).await?;
                 for (table, bucket) in STAT_TABLES {
                     self.add_stats(c, table, &aggregate(chunk, bucket)).await?;
                 }

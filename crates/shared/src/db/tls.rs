@@ -1,52 +1,110 @@
 //! Certificate facts (days remaining, validity) per monitor, as its last
 //! check of an https target read them.
 
+use super::alerts::NewEvent;
 use super::dialect::Set;
 use super::{Db, Result};
-use crate::ids::MonitorId;
-use crate::model::TlsInfo;
+use crate::ids::{MonitorId, NodeId};
+use crate::model::{Status, TlsInfo};
+use crate::notify::{EventKind, tls_expiry_crossed};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 
 impl Db {
-    /// Records the certificate facts a check of `url` read, only while the
-    /// monitor still targets `url`: a check that was in flight when the URL
-    /// changed cannot bring back the old target's facts.
+    /// Records the certificate facts a check of `url` by `node` read, only
+    /// while the monitor still targets `url`: a check that was in flight when
+    /// the URL changed cannot bring back the old target's facts. A TLS-expiry
+    /// threshold the certificate newly crosses ([`tls_expiry_crossed`]) is
+    /// queued for the monitor's channels in the same transaction, once per
+    /// certificate. Returns whether it was.
     pub async fn save_tls_info(
         &self,
         id: MonitorId,
         url: &str,
-        days_remaining: i64,
-        valid: bool,
-        not_after: i64,
-        checked_at: i64,
-    ) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at) \
-             SELECT id, ?, ?, ?, ? FROM monitor WHERE id = ? AND url = ?{}",
-            self.dialect().upsert(
-                "monitor_tls_info",
-                &["monitor_id"],
-                &[
-                    Set::New("days_remaining"),
-                    Set::New("valid"),
-                    Set::New("not_after"),
-                    Set::New("checked_at"),
-                ],
-                &[],
-            )
-        );
-        self.query_built(sql)
-            .bind(days_remaining)
-            .bind(i64::from(valid))
-            .bind(not_after)
-            .bind(checked_at)
-            .bind(id.0)
-            .bind(url)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        info: &TlsInfo,
+        node: &NodeId,
+    ) -> Result<bool> {
+        let d = self.dialect();
+        in_tx!(self, |c| {
+            // A write first: it takes the write lock on SQLite (no lock
+            // upgrade after the reads) and this row's lock on InnoDB.
+            self.query("UPDATE monitor_tls_info SET checked_at = checked_at WHERE monitor_id = ?")
+                .bind(id.0)
+                .execute(&mut *c)
+                .await?;
+            let monitor = self
+                .query_built(format!(
+                    "SELECT expiry_notification FROM monitor WHERE id = ? AND url = ?{}",
+                    d.for_share()
+                ))
+                .bind(id.0)
+                .bind(url)
+                .fetch_optional(&mut *c)
+                .await?;
+            let Some(monitor) = monitor else {
+                return Ok(false);
+            };
+            let expiry_days: i64 = monitor.try_get("expiry_notification")?;
+            let prev = self
+                .query_built(format!(
+                    "SELECT not_after, expiry_notified FROM monitor_tls_info WHERE monitor_id = ?{}",
+                    d.for_update()
+                ))
+                .bind(id.0)
+                .fetch_optional(&mut *c)
+                .await?;
+            // What was announced belongs to the certificate it was read from.
+            let announced = match prev {
+                Some(r) if r.try_get::<i64, _>("not_after")? == info.not_after => {
+                    r.try_get::<Option<i64>, _>("expiry_notified")?
+                }
+                _ => None,
+            };
+            let crossed = tls_expiry_crossed(expiry_days, announced, info.days_remaining);
+            let sql = format!(
+                "INSERT INTO monitor_tls_info (monitor_id, days_remaining, valid, not_after, checked_at, \
+                 expiry_notified) VALUES (?, ?, ?, ?, ?, ?){}",
+                d.upsert(
+                    "monitor_tls_info",
+                    &["monitor_id"],
+                    &[
+                        Set::New("days_remaining"),
+                        Set::New("valid"),
+                        Set::New("not_after"),
+                        Set::New("checked_at"),
+                        Set::New("expiry_notified"),
+                    ],
+                    &[],
+                )
+            );
+            self.query_built(sql)
+                .bind(id.0)
+                .bind(info.days_remaining)
+                .bind(i64::from(info.valid))
+                .bind(info.not_after)
+                .bind(info.checked_at)
+                .bind(crossed.or(announced))
+                .execute(&mut *c)
+                .await?;
+            if let Some(t) = crossed {
+                let msg = format!(
+                    "Certificate expires in {} days (within {t} days)",
+                    info.days_remaining
+                );
+                let e = NewEvent {
+                    monitor: id,
+                    kind: EventKind::TlsExpiry,
+                    status: Status::Up,
+                    time: info.checked_at,
+                    ping: None,
+                    msg: &msg,
+                    node,
+                };
+                self.queue_event(c, &e).await?;
+            }
+            Ok(crossed.is_some())
+        })
     }
 
     /// The latest certificate facts of one monitor.
