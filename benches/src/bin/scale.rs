@@ -6,6 +6,7 @@
 //!
 //! cargo build --release -p picket-node -p picket-benches
 //! ./target/release/scale --monitors 10000 --interval 20 --duration 60 --db sqlite
+//! ./target/release/scale --monitors 50000 --interval 20 --duration 20 --flip 1   # alert latency
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -33,6 +34,14 @@ struct Args {
     node_bin: PathBuf,
     #[arg(long, default_value_t = 1024)]
     concurrency: usize,
+    /// After the window: this percentage of the monitors' targets starts
+    /// failing at once; measures the DOWN notices a webhook channel receives
+    /// (latency from the failing check to the receiver, duplicates, losses).
+    #[arg(long, default_value_t = 0.0)]
+    flip: f64,
+    /// The channel's `ratePerMinute` in the flip (0 = every event on its own).
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -115,6 +124,12 @@ async fn main() -> anyhow::Result<()> {
     let window_end_ms = now_ms();
     let peak_rss = proc_status_kb(pid, "VmHWM:");
     let steady_rss = proc_status_kb(pid, "VmRSS:");
+
+    let alerts = if a.flip > 0.0 {
+        Some(flip(&a, &db, &farm, pid).await?)
+    } else {
+        None
+    };
 
     // Quiesce: pause every monitor, wait for the buffer to drain, compare.
     sqlx::query("UPDATE monitor SET active = 0, rev = 1000000")
@@ -216,6 +231,9 @@ async fn main() -> anyhow::Result<()> {
         rows,
         mf.sum("picket_heartbeats_dropped_total")
     );
+    if let Some(line) = alerts {
+        println!("{line}");
+    }
     if let Some(name) = mysql_name {
         let admin = Db::connect("mysql://root@127.0.0.1:3306/", 1).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`")))
@@ -267,6 +285,110 @@ async fn stop(child: &mut tokio::process::Child) {
             .status();
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+}
+
+/// The notification phase: a webhook channel on every monitor, then
+/// `a.flip` % of the targets fail at once. Returns the summary line.
+async fn flip(a: &Args, db: &Db, farm: &Farm, pid: u32) -> anyhow::Result<String> {
+    use picket_shared::db::ChannelInput;
+    use picket_testkit::farm::Behaviour;
+    use picket_testkit::receiver::Receiver;
+    let rx = Receiver::start().await;
+    db.create_channel(&ChannelInput {
+        name: "bench".into(),
+        kind: "webhook".into(),
+        config: serde_json::json!({"webhookURL": rx.url("/hook")}),
+        is_default: false,
+        active: true,
+        rate_per_minute: a.rate,
+        apply_existing: true,
+    })
+    .await?;
+    let n = ((a.monitors as f64 * a.flip / 100.0).round() as usize).clamp(1, a.monitors);
+    let step = a.monitors / n;
+    let flipped: Vec<usize> = (0..n).map(|k| k * step).collect();
+    let cpu0 = cpu_ticks(pid);
+    let t_flip = Instant::now();
+    for i in &flipped {
+        farm.set(&i.to_string(), Behaviour::status(500));
+    }
+    // Every flipped monitor is checked within one interval; its notice
+    // follows within a flush tick and a delivery pass (or the digest's minute).
+    let deadline = t_flip + Duration::from_secs(a.interval + if a.rate > 0 { 90 } else { 30 });
+    let names = |r: &picket_testkit::receiver::Received| -> Vec<String> {
+        let b = r.json();
+        match b["events"].as_array() {
+            Some(ev) => ev
+                .iter()
+                .filter_map(|e| e["monitor"]["name"].as_str().map(str::to_owned))
+                .collect(),
+            None => b["monitor"]["name"]
+                .as_str()
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+        }
+    };
+    let done_after = loop {
+        let told: std::collections::HashSet<String> =
+            rx.accepted().iter().flat_map(names).collect();
+        if told.len() >= n {
+            break Some(t_flip.elapsed());
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let cpu1 = cpu_ticks(pid);
+    // Per monitor: its first failing check (the farm's arrival) and its notice.
+    let got = rx.accepted();
+    let mut told: std::collections::HashMap<String, Vec<Instant>> = Default::default();
+    for r in &got {
+        for name in names(r) {
+            told.entry(name).or_default().push(r.at);
+        }
+    }
+    let mut lat: Vec<f64> = Vec::new();
+    let (mut dup, mut lost) = (0, 0);
+    for i in &flipped {
+        let name = format!("m{i}");
+        let first_fail = farm
+            .hits(&i.to_string())
+            .into_iter()
+            .find(|h| h.at >= t_flip)
+            .map(|h| h.at);
+        match (told.get(&name), first_fail) {
+            (Some(ts), Some(f)) => {
+                dup += ts.len() - 1;
+                lat.push(ts[0].saturating_duration_since(f).as_secs_f64() * 1000.0);
+            }
+            _ => lost += 1,
+        }
+    }
+    for i in &flipped {
+        farm.set(&i.to_string(), Behaviour::status(200));
+    }
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Ok(format!(
+        "alerts: {n} flipped, rate {}/min: {} messages, {} told, dup {dup}, lost {lost}; check → receiver p50 {:.0} / p99 {:.0} / max {:.0} ms; all told {}; node CPU during it {:.1} s",
+        a.rate,
+        got.len(),
+        told.len(),
+        q(0.5),
+        q(0.99),
+        lat.last().copied().unwrap_or(f64::NAN),
+        done_after.map_or("not within the deadline".into(), |d| format!(
+            "{:.1} s after the flip",
+            d.as_secs_f64()
+        )),
+        (cpu1 - cpu0) as f64 / 100.0,
+    ))
 }
 
 async fn insert_monitors(db: &Db, farm: &Farm, n: usize, interval: u64) -> anyhow::Result<()> {

@@ -69,6 +69,8 @@ pub enum Delivered {
 /// One pass's deliveries: (provider, what became of it).
 #[derive(Debug, Default)]
 pub struct Pass {
+    /// Rows the pass claimed (a digest's extra rows not counted).
+    pub claimed: usize,
     pub deliveries: Vec<(String, Delivered)>,
 }
 
@@ -107,6 +109,7 @@ impl Worker {
         let rows =
             i.db.claim_deliveries(&i.node, now, claim_ms, PER_PASS)
                 .await?;
+        let claimed = rows.len();
         let mut by_channel: BTreeMap<i64, Vec<OutboxRow>> = BTreeMap::new();
         for row in rows {
             by_channel.entry(row.channel_id).or_default().push(row);
@@ -118,7 +121,10 @@ impl Worker {
             let w = self.clone();
             set.spawn(async move { w.deliver_channel(channel, rows, now).await });
         }
-        let mut pass = Pass::default();
+        let mut pass = Pass {
+            claimed,
+            ..Pass::default()
+        };
         while let Some(r) = set.join_next().await {
             match r {
                 Ok(Ok(d)) => pass.deliveries.extend(d),
@@ -243,7 +249,9 @@ impl Worker {
         Ok(out)
     }
 
-    /// Runs a pass every `every` until `stop` resolves.
+    /// Runs a pass every `every` until `stop` resolves; a pass that claimed
+    /// all it may is followed by the next at once (a backlog drains at the
+    /// receivers' pace, not the tick's).
     pub async fn run(
         self,
         every: Duration,
@@ -256,9 +264,19 @@ impl Worker {
         loop {
             tokio::select! {
                 _ = &mut stop => return,
-                _ = tick.tick() => match self.run_once(picket_shared::now_ms()).await {
-                    Ok(pass) => on_pass(&pass),
-                    Err(e) => tracing::debug!(cause = %e, "delivery pass failed"),
+                _ = tick.tick() => loop {
+                    match self.run_once(picket_shared::now_ms()).await {
+                        Ok(pass) => {
+                            on_pass(&pass);
+                            if pass.claimed < PER_PASS as usize {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(cause = %e, "delivery pass failed");
+                            break;
+                        }
+                    }
                 },
             }
         }

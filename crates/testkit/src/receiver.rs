@@ -23,6 +23,8 @@ pub struct Received {
     pub body: Bytes,
     /// What it was answered (0: never answered).
     pub status: u16,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -141,6 +143,7 @@ async fn record(State(st): State<Arc<St>>, req: Request) -> Response {
         headers: parts.headers,
         body,
         status: if answer.hang { 0 } else { answer.status },
+        at: std::time::Instant::now(),
     });
     if answer.hang {
         std::future::pending::<()>().await;
