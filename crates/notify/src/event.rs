@@ -5,6 +5,11 @@ use picket_shared::db::{MonitorRecord, OutboxRow};
 use picket_shared::model::Status;
 use picket_shared::notify::EventKind;
 
+/// Events a digest's text names one per line; the rest are counted (chat
+/// services refuse messages of many kilobytes). The webhook's `events`
+/// array carries them all.
+pub const DIGEST_LINES: usize = 50;
+
 /// One event for one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -73,8 +78,9 @@ impl Event {
             (d, 0) => count(d, "DOWN"),
             (d, u) => format!("{}, {u} UP", count(d, "DOWN")),
         };
-        let msg = events
+        let mut lines: Vec<String> = events
             .iter()
+            .take(DIGEST_LINES)
             .map(|e| {
                 let mut line = format!("{} — {}: {}", e.monitor_name, e.status_word(), e.msg);
                 if let Some(l) = &e.link {
@@ -82,8 +88,11 @@ impl Event {
                 }
                 line
             })
-            .collect::<Vec<_>>()
-            .join("\n");
+            .collect();
+        if events.len() > DIGEST_LINES {
+            lines.push(format!("… and {} more", events.len() - DIGEST_LINES));
+        }
+        let msg = lines.join("\n");
         let first = events.first();
         Event {
             event_id: format!("digest-{}", first.map_or("", |e| e.event_id.as_str())),
@@ -237,6 +246,11 @@ mod tests {
             "api — UP: 200 - OK (https://picket.test/monitors/7)"
         );
         assert_eq!(d.event_id, "digest-e1");
+        let many = Event::digest((0..120).map(|_| fixture::down()).collect(), None);
+        assert_eq!(many.title(), "120 monitors DOWN");
+        assert_eq!(many.msg.lines().count(), DIGEST_LINES + 1);
+        assert_eq!(many.msg.lines().last(), Some("… and 70 more"));
+        assert_eq!(many.digest.len(), 120);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Every HTTP provider against a receiver the test starts, speaking the
 //! provider's API where the provider's settings point (each one's base URL
-//! is configurable): the DOWN, UP, reminder and digest messages arrive with
+//! is configurable): the DOWN, UP, reminder, TLS-expiry and digest messages arrive with
 //! the method, path, headers and body the provider's API expects.
 
 use picket_notify::Event;
@@ -172,7 +172,7 @@ fn cases(base: &str) -> Vec<Case> {
     ]
 }
 
-/// The four messages every provider must carry.
+/// The five messages every provider must carry.
 fn events() -> Vec<Event> {
     let down = fixture_events::down();
     let up = fixture_events::up();
@@ -180,8 +180,14 @@ fn events() -> Vec<Event> {
         kind: EventKind::Reminder,
         ..fixture_events::down()
     };
+    let tls = Event {
+        kind: EventKind::TlsExpiry,
+        status: picket_shared::model::Status::Up,
+        msg: "Certificate expires in 6 days (within 7 days)".into(),
+        ..fixture_events::down()
+    };
     let digest = Event::digest(vec![fixture_events::down(), fixture_events::up()], None);
-    vec![down, up, reminder, digest]
+    vec![down, up, reminder, tls, digest]
 }
 
 #[tokio::test]

@@ -124,7 +124,7 @@ impl Receiver {
 
 async fn record(State(st): State<Arc<St>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20)
+    let body = axum::body::to_bytes(body, 64 << 20)
         .await
         .unwrap_or_default();
     let answer = st
