@@ -55,6 +55,19 @@ async fn outbox(db: &Db) -> Vec<(i64, i64, String, String)> {
         .collect()
 }
 
+/// Monitor `m` on node a, and a channel linked to it (to every monitor).
+async fn linked_monitor(db: &Db) -> MonitorId {
+    let m = db
+        .create_monitor(&monitors::http("m", Some("a"), "http://127.0.0.1:1/"))
+        .await
+        .unwrap()
+        .id;
+    let mut ch = channel("ops", false);
+    ch.apply_existing = true;
+    db.create_channel(&ch).await.unwrap();
+    m
+}
+
 async fn two_nodes(db: &Db) {
     for n in ["a", "b"] {
         db.register_node(&NodeId::from(n), n, "127.0.0.1:1")
@@ -110,14 +123,7 @@ async fn a_fenced_node_and_a_retried_batch_create_no_event() {
     for t in backends().await {
         let db = &t.db;
         two_nodes(db).await;
-        let mut ch = channel("ops", false);
-        ch.apply_existing = true;
-        let m = db
-            .create_monitor(&monitors::http("m", Some("a"), "http://127.0.0.1:1/"))
-            .await
-            .unwrap()
-            .id;
-        db.create_channel(&ch).await.unwrap();
+        let m = linked_monitor(db).await;
 
         // b does not own m: its DOWN is refused and announces nothing.
         assert_eq!(
@@ -150,14 +156,7 @@ async fn a_moved_monitor_does_not_announce_its_state_again() {
     for t in backends().await {
         let db = &t.db;
         two_nodes(db).await;
-        let mut ch = channel("ops", false);
-        ch.apply_existing = true;
-        let m = db
-            .create_monitor(&monitors::http("m", Some("a"), "http://127.0.0.1:1/"))
-            .await
-            .unwrap()
-            .id;
-        db.create_channel(&ch).await.unwrap();
+        let m = linked_monitor(db).await;
         db.insert_heartbeats(&[beat(m, "a", 1_000, Status::Down)])
             .await
             .unwrap();
@@ -190,14 +189,7 @@ async fn deliveries_are_claimed_once_in_order_and_marked_only_under_the_claim() 
     for t in backends().await {
         let db = &t.db;
         two_nodes(db).await;
-        let mut ch = channel("ops", false);
-        ch.apply_existing = true;
-        let m = db
-            .create_monitor(&monitors::http("m", Some("a"), "http://127.0.0.1:1/"))
-            .await
-            .unwrap()
-            .id;
-        db.create_channel(&ch).await.unwrap();
+        let m = linked_monitor(db).await;
         let beats = [
             beat(m, "a", 1_000, Status::Down),
             beat(m, "a", 2_000, Status::Up),
