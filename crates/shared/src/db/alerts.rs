@@ -39,8 +39,12 @@ pub fn new_event_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-fn id_list(ids: impl Iterator<Item = MonitorId>) -> String {
-    ids.map(|i| i.0.to_string()).collect::<Vec<_>>().join(",")
+/// The distinct monitors of `beats`, as an SQL list of numbers.
+fn id_list<'a>(beats: impl Iterator<Item = &'a Heartbeat>) -> String {
+    let mut ids: Vec<i64> = beats.map(|b| b.monitor_id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
 impl Db {
@@ -51,13 +55,10 @@ impl Db {
         c: &mut sqlx::AnyConnection,
         beats: &[Heartbeat],
     ) -> Result<BTreeMap<MonitorId, Owned>> {
-        let mut ids: Vec<MonitorId> = beats.iter().map(|b| b.monitor_id).collect();
-        ids.sort();
-        ids.dedup();
         let sql = format!(
             "SELECT id, owner, up_threshold, resend_interval, resend_minutes FROM monitor \
              WHERE id IN ({}){}",
-            id_list(ids.into_iter()),
+            id_list(beats.iter()),
             self.dialect().for_share()
         );
         self.query_built(sql)
@@ -93,13 +94,10 @@ impl Db {
         if written.is_empty() {
             return Ok(0);
         }
-        let mut ids: Vec<MonitorId> = written.iter().map(|b| b.monitor_id).collect();
-        ids.sort();
-        ids.dedup();
         let sql = format!(
             "SELECT monitor_id, announced, ups, downs, notified_at FROM monitor_alert \
              WHERE monitor_id IN ({}){}",
-            id_list(ids.iter().copied()),
+            id_list(written.iter().copied()),
             self.dialect().for_update()
         );
         let mut states: BTreeMap<MonitorId, AlertState> = BTreeMap::new();
