@@ -4,6 +4,7 @@
 
 use picket_shared::MonitorId;
 use picket_shared::model::Status;
+use picket_shared::notify::EventKind;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -225,6 +226,7 @@ pub struct Metrics {
     /// Deliveries by provider and result (sent, retry, failed, lost).
     pub notify_deliveries: IntCounterVec,
     /// Undelivered notification events in the cluster's outbox.
+    pub notify_events: IntCounterVec,
     pub notify_outbox_depth: IntGauge,
     /// Age in seconds of the oldest undelivered event (0 when none).
     pub notify_oldest_age: IntGauge,
@@ -332,6 +334,15 @@ impl Metrics {
                 &["provider", "result"],
             )
             .unwrap(),
+            notify_events: IntCounterVec::new(
+                Opts::new(
+                    "picket_notification_events_total",
+                    "Notification events this node's writes created (one per status change, \
+                     whatever the number of channels), by kind",
+                ),
+                &["kind"],
+            )
+            .unwrap(),
             notify_outbox_depth: IntGauge::new(
                 "picket_notification_outbox_depth",
                 "Undelivered notification events (the whole cluster's outbox)",
@@ -362,9 +373,19 @@ impl Metrics {
         let _ = r.register(Box::new(m.hb_write_errors.clone()));
         let _ = r.register(Box::new(m.reconcile_errors.clone()));
         let _ = r.register(Box::new(m.notify_deliveries.clone()));
+        let _ = r.register(Box::new(m.notify_events.clone()));
         let _ = r.register(Box::new(m.notify_outbox_depth.clone()));
         let _ = r.register(Box::new(m.notify_oldest_age.clone()));
         m
+    }
+
+    /// Brings `picket_notification_events_total` up to the data layer's
+    /// counts ([`picket_shared::db::Db::events_created`]).
+    pub fn sync_events(&self, counts: [(EventKind, u64); 4]) {
+        for (kind, n) in counts {
+            let c = self.notify_events.with_label_values(&[kind.as_str()]);
+            c.inc_by(n.saturating_sub(c.get()));
+        }
     }
 
     /// The Prometheus text exposition.

@@ -101,6 +101,35 @@ async fn a_flip_reaches_the_channel_once_down_and_once_up_in_order() {
             .map(|x| (x["event"].as_str().unwrap(), x["status"].as_str().unwrap()))
             .collect();
         assert_eq!(events, [("up", "sent"), ("down", "sent")], "{}", t.label);
+
+        // And so do the metrics: two events created, two webhook sends.
+        let text = picket_testkit::net::client()
+            .get(format!("http://{}/metrics", node.addr))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for (series, n) in [
+            ("picket_notification_events_total{kind=\"down\"}", 1.0),
+            ("picket_notification_events_total{kind=\"up\"}", 1.0),
+            (
+                "picket_notification_deliveries_total{provider=\"webhook\",result=\"sent\"}",
+                2.0,
+            ),
+        ] {
+            let (name, labels) = series.split_once('{').unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(name) && l.contains(labels.trim_end_matches('}')));
+            assert_eq!(
+                line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()),
+                Some(n),
+                "{}: {series}",
+                t.label
+            );
+        }
         node.stop().await.unwrap();
     }
 }
@@ -164,6 +193,16 @@ async fn channels_hide_their_secrets_and_refuse_bad_input_by_field() {
         (
             json!({"name": "x", "type": "webhook", "config": "nope"}),
             "config",
+        ),
+        (
+            json!({"name": "x", "type": "webhook", "config": {"webhookURL": "http://127.0.0.1:9/",
+                "timezone": "Atlantis/Capital"}}),
+            "config.timezone",
+        ),
+        (
+            json!({"name": "x", "type": "webhook", "config": {"webhookURL": "http://127.0.0.1:9/",
+                "webhookContentType": "custom", "webhookCustomBody": "{{ monitorJSON.nmae }}"}}),
+            "config.webhookCustomBody",
         ),
     ];
     for (body, field) in bad {

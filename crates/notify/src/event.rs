@@ -4,6 +4,9 @@
 use picket_shared::db::{MonitorRecord, OutboxRow};
 use picket_shared::model::Status;
 use picket_shared::notify::EventKind;
+use serde_json::{Value, json};
+
+pub use chrono_tz::Tz;
 
 /// Events a digest's text names one per line; the rest are counted (chat
 /// services refuse messages of many kilobytes). The webhook's `events`
@@ -35,6 +38,12 @@ pub struct Event {
     pub link: Option<String>,
     /// A digest's events (empty for a single event).
     pub digest: Vec<Event>,
+    /// The time zone the channel reads times in (its `timezone` setting;
+    /// UTC when it has none).
+    pub tz: Tz,
+    /// The monitor's settings under Uptime Kuma's names (Kuma's
+    /// `monitorJSON`; an empty object for a digest or a test).
+    pub monitor: Value,
 }
 
 impl Event {
@@ -61,7 +70,16 @@ impl Event {
             link: public_url
                 .map(|u| format!("{}/monitors/{}", u.trim_end_matches('/'), monitor.id)),
             digest: Vec::new(),
+            tz: Tz::UTC,
+            monitor: monitor_json(monitor),
         }
+    }
+
+    /// The event with its times read in `tz` (a digest's events too).
+    pub fn in_zone(mut self, tz: Tz) -> Event {
+        self.tz = tz;
+        self.digest = self.digest.into_iter().map(|e| e.in_zone(tz)).collect();
+        self
     }
 
     /// One message for many events, when a channel is past its rate:
@@ -111,7 +129,9 @@ impl Event {
             ping: None,
             node: "-".into(),
             link: public_url.map(str::to_owned),
+            tz: first.map_or(Tz::UTC, |e| e.tz),
             digest: events,
+            monitor: json!({}),
         }
     }
 
@@ -151,8 +171,20 @@ impl Event {
         format!("{} is {}", self.monitor_name, self.status_word())
     }
 
-    /// The beat's time, RFC 3339 in UTC.
+    /// The beat's time for people, in the channel's time zone:
+    /// `2026-12-01 13:30:45 CET`.
     pub fn time_text(&self) -> String {
+        self.local().format("%Y-%m-%d %H:%M:%S %Z").to_string()
+    }
+
+    /// The beat's time in the channel's time zone.
+    pub fn local(&self) -> chrono::DateTime<Tz> {
+        let utc = chrono::DateTime::from_timestamp_millis(self.time).unwrap_or_default();
+        utc.with_timezone(&self.tz)
+    }
+
+    /// The beat's time for machines: RFC 3339 in UTC.
+    pub fn utc_text(&self) -> String {
         rfc3339(self.time)
     }
 
@@ -195,30 +227,59 @@ impl Event {
             node: "-".into(),
             link: public_url.map(str::to_owned),
             digest: Vec::new(),
+            tz: Tz::UTC,
+            monitor: json!({}),
         }
     }
 }
 
-/// Epoch ms as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, Howard Hinnant).
+/// Kuma's `monitorJSON`: the monitor's settings under Kuma's names, with
+/// the fields Kuma has and Picket does not as `null` (so a template that
+/// names them renders them empty, as in Kuma).
+pub fn monitor_json(m: &MonitorRecord) -> Value {
+    let mut v = serde_json::to_value(&m.fields).unwrap_or_else(|_| json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.insert("id".into(), json!(m.id.0));
+        o.insert("active".into(), json!(m.active()));
+        for key in KUMA_ONLY {
+            o.entry(*key).or_insert(Value::Null);
+        }
+    }
+    v
+}
+
+/// Fields of Kuma's `monitorJSON` that Picket's monitor has no value for.
+const KUMA_ONLY: &[&str] = &[
+    "pathName",
+    "parent",
+    "childrenIDs",
+    "weight",
+    "forceInactive",
+    "packetSize",
+    "dns_last_result",
+    "docker_container",
+    "docker_host",
+    "proxyId",
+    "tags",
+    "maintenance",
+    "mqttTopic",
+    "mqttSuccessMessage",
+    "databaseQuery",
+    "authMethod",
+    "grpcUrl",
+    "grpcServiceName",
+    "game",
+    "httpBodyEncoding",
+    "kafkaProducerTopic",
+    "screenshot",
+];
+
+/// Epoch ms as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -251,6 +312,23 @@ mod tests {
         assert_eq!(many.msg.lines().count(), DIGEST_LINES + 1);
         assert_eq!(many.msg.lines().last(), Some("… and 70 more"));
         assert_eq!(many.digest.len(), 120);
+    }
+
+    #[test]
+    fn times_read_in_the_channels_zone() {
+        use crate::providers::fixture_events as fixture;
+        // 2026-12-01 12:30:45 UTC.
+        let e = fixture::down();
+        assert_eq!(e.time_text(), "2026-12-01 12:30:45 UTC");
+        let berlin = e.clone().in_zone("Europe/Berlin".parse().unwrap());
+        assert_eq!(berlin.time_text(), "2026-12-01 13:30:45 CET");
+        assert_eq!(berlin.utc_text(), "2026-12-01T12:30:45Z");
+        // Summer time: New York is 4 hours behind in July.
+        let mut july = e.in_zone("America/New_York".parse().unwrap());
+        july.time = 1_783_081_800_000; // 2026-07-03 12:30:00 UTC
+        assert_eq!(july.time_text(), "2026-07-03 08:30:00 EDT");
+        let d = Event::digest(vec![fixture::down()], None).in_zone(Tz::Asia__Tokyo);
+        assert_eq!(d.digest[0].time_text(), "2026-12-01 21:30:45 JST");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod event;
 pub mod providers;
 pub mod send;
+pub mod template;
 pub mod worker;
 
 pub use event::Event;

@@ -26,6 +26,13 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Down,
+        EventKind::Up,
+        EventKind::Reminder,
+        EventKind::TlsExpiry,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Down => "down",
@@ -36,14 +43,30 @@ impl EventKind {
     }
 
     pub fn parse(s: &str) -> Option<EventKind> {
-        [
-            EventKind::Down,
-            EventKind::Up,
-            EventKind::Reminder,
-            EventKind::TlsExpiry,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Events this process's writes created, by kind: counted once their
+/// transaction committed (a rolled-back or fenced write counts none).
+#[derive(Debug, Default)]
+pub struct EventCounts([std::sync::atomic::AtomicU64; 4]);
+
+impl EventCounts {
+    pub(crate) fn add(&self, kinds: &[EventKind]) {
+        for k in kinds {
+            self.0[*k as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Each kind with its count so far.
+    pub fn get(&self) -> [(EventKind, u64); 4] {
+        EventKind::ALL.map(|k| {
+            (
+                k,
+                self.0[k as usize].load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
     }
 }
 

@@ -148,6 +148,19 @@ async fn a_fenced_node_and_a_retried_batch_create_no_event() {
             1
         );
         assert_eq!(outbox(db).await.len(), 1, "{}", t.label);
+        // The events-created count agrees: one DOWN, nothing for the fenced
+        // beat or the retry.
+        let created: Vec<(&str, u64)> = db
+            .events_created()
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(
+            created,
+            [("down", 1), ("up", 0), ("reminder", 0), ("tls_expiry", 0)],
+            "{}",
+            t.label
+        );
     }
 }
 

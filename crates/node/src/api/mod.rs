@@ -261,6 +261,7 @@ async fn health(State(st): State<AppState>) -> Response {
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
+    st.0.metrics.sync_events(st.0.db.events_created());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.0.metrics.render(),

@@ -25,7 +25,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
     if let Some(t) = &e.target {
         fields.push(json!({"name": "Service URL", "value": t}));
     }
-    fields.push(json!({"name": "Time (UTC)", "value": e.time_text()}));
+    fields.push(json!({"name": "Time", "value": e.time_text()}));
     fields.push(
         json!({"name": if e.kind == EventKind::Up { "Ping" } else { "Error" },
         "value": match (e.kind, e.ping) {

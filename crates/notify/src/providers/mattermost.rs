@@ -26,7 +26,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
             "title_link": e.link,
             "fields": [
                 {"short": true, "title": "Target", "value": e.target.clone().unwrap_or_default()},
-                {"short": true, "title": "Time (UTC)", "value": e.time_text()},
+                {"short": true, "title": "Time", "value": e.time_text()},
                 {"short": false, "title": "Message", "value": e.msg},
             ],
         }],

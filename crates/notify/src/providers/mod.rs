@@ -19,7 +19,7 @@ pub mod teams;
 pub mod telegram;
 pub mod webhook;
 
-use crate::event::Event;
+use crate::event::{Event, Tz};
 use crate::send::{Mail, Outgoing, Request};
 use picket_shared::monitor::FieldError;
 use serde_json::{Map, Value};
@@ -76,6 +76,14 @@ pub fn render(kind: &str, config: &Value, event: &Event) -> Option<Request> {
     let s = spec(kind)?;
     let empty = Map::new();
     let cfg = config.as_object().unwrap_or(&empty);
+    let zoned;
+    let event = match zone(cfg) {
+        Some(tz) if tz != event.tz => {
+            zoned = event.clone().in_zone(tz);
+            &zoned
+        }
+        _ => event,
+    };
     Some(match s.render {
         Render::Http(f) => Request::Http(f(event, cfg)),
         Render::Mail(f) => Request::Mail(Box::new(f(event, cfg))),
@@ -115,10 +123,33 @@ pub fn validate(kind: &str, config: &Value) -> Result<(), Vec<FieldError>> {
             }
         }
     }
+    if cfg.get("timezone").is_some_and(|v| !v.is_null()) && zone(cfg).is_none() {
+        errs.push(FieldError::new(
+            "config.timezone",
+            "must be an IANA time zone name, such as Europe/Berlin or UTC",
+        ));
+    }
     if let Some(check) = s.check {
         errs.extend(check(cfg));
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
+}
+
+/// The channel's time zone (`timezone`, an IANA name), if it names one.
+pub fn zone(cfg: &Map<String, Value>) -> Option<Tz> {
+    str_of(cfg, "timezone")?.parse().ok()
+}
+
+/// Each of `keys` that is set must be a template that renders
+/// ([`crate::template::check`]).
+pub fn check_templates(cfg: &Map<String, Value>, keys: &[&str]) -> Vec<FieldError> {
+    keys.iter()
+        .filter_map(|key| {
+            let t = str_of(cfg, key)?;
+            let err = crate::template::check(t).err()?;
+            Some(FieldError::new(format!("config.{key}"), err))
+        })
+        .collect()
 }
 
 /// What a masked secret starts with; a value sent back unchanged in this
@@ -215,6 +246,9 @@ pub mod fixture_events {
             node: "n1".into(),
             link: Some("https://picket.test/monitors/7".into()),
             digest: Vec::new(),
+            tz: crate::event::Tz::UTC,
+            monitor: serde_json::json!({"id": 7, "name": "shop", "type": "http",
+                "url": "https://shop.test/", "hostname": null, "active": true}),
         }
     }
 
@@ -246,6 +280,24 @@ mod tests {
         let fields: Vec<&str> = e.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["config.telegramBotToken", "config.telegramChatID"]);
         assert!(validate("webhook", &json!({"webhookURL": "http://127.0.0.1:9/h"})).is_ok());
+        let e = validate(
+            "ntfy",
+            &json!({"ntfyserverurl": "http://h.test", "ntfytopic": "t", "timezone": "Mars/Olympus"}),
+        );
+        assert_eq!(e.unwrap_err()[0].field, "config.timezone");
+    }
+
+    #[test]
+    fn a_channel_reads_times_in_its_zone() {
+        let cfg = json!({"webhookURL": "http://h.test/", "timezone": "Asia/Kolkata"});
+        let Some(Request::Http(out)) = render("webhook", &cfg, &fixture_events::down()) else {
+            panic!("webhook renders a request");
+        };
+        let b = out.json_body();
+        assert_eq!(b["heartbeat"]["timezone"], "Asia/Kolkata");
+        assert_eq!(b["heartbeat"]["timezoneOffset"], "+05:30");
+        assert_eq!(b["heartbeat"]["localDateTime"], "2026-12-01 18:00:45");
+        assert_eq!(b["heartbeat"]["time"], "2026-12-01 12:30:45.000");
     }
 
     #[test]

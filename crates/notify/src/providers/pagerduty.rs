@@ -37,7 +37,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
             "summary": format!("{}: {}", e.title(), e.msg),
             "source": e.target.clone().unwrap_or_else(|| e.monitor_name.clone()),
             "severity": str_of(cfg, "pagerdutyPriority").unwrap_or("critical"),
-            "timestamp": e.time_text(),
+            "timestamp": e.utc_text(),
             "custom_details": {"monitor": e.monitor_name, "node": e.node, "eventId": e.event_id},
         },
     });

@@ -21,7 +21,7 @@ pub fn blocks(e: &Event) -> Value {
     if let Some(t) = &e.target {
         fields.push(json!({"type": "mrkdwn", "text": format!("*Target*\n{t}")}));
     }
-    fields.push(json!({"type": "mrkdwn", "text": format!("*Time (UTC)*\n{}", e.time_text())}));
+    fields.push(json!({"type": "mrkdwn", "text": format!("*Time*\n{}", e.time_text())}));
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": e.title()}}),
         json!({"type": "section", "fields": fields}),

@@ -3,16 +3,16 @@
 //! Uptime Kuma's settings: `smtpHost`, `smtpPort`, `smtpSecure` (implicit
 //! TLS; otherwise STARTTLS when the server offers it), `smtpIgnoreTLSError`,
 //! `smtpUsername`, `smtpPassword`, `smtpFrom`, `smtpTo`, `smtpCC`, `smtpBCC`,
-//! `customSubject` (a template, as the webhook's). Picket adds
+//! `customSubject` and `customBody` (templates, as the webhook's). Picket adds
 //! `smtpSecurity`: `none`, `starttls` (required) or `tls`, which wins over
 //! `smtpSecure`.
 
-use super::webhook::{fill, kuma_json};
 use super::{flag_of, int_of, str_of};
 use crate::event::Event;
 use crate::send::{Mail, Security};
+use crate::template;
 use picket_shared::monitor::FieldError;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 pub const SPEC: super::Spec = super::Spec {
     kind: "smtp",
@@ -50,7 +50,7 @@ fn security(cfg: &Map<String, Value>) -> Result<Security, String> {
 /// What the generic checks cannot see: the port, the security and every
 /// address.
 pub fn check(cfg: &Map<String, Value>) -> Vec<FieldError> {
-    let mut errs = Vec::new();
+    let mut errs = super::check_templates(cfg, &["customSubject", "customBody"]);
     if cfg.contains_key("smtpPort")
         && !int_of(cfg, "smtpPort").is_some_and(|p| (1..=65535).contains(&p))
     {
@@ -76,16 +76,18 @@ pub fn check(cfg: &Map<String, Value>) -> Vec<FieldError> {
 }
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Mail {
-    let (heartbeat, monitor) = kuma_json(e);
-    let subject = match str_of(cfg, "customSubject") {
-        Some(t) => fill(
-            t,
-            &json!({"msg": e.kuma_msg(), "monitor": monitor, "monitorJSON": monitor,
-            "heartbeat": heartbeat, "heartbeatJSON": heartbeat}),
-        ),
-        None => format!("[Picket] {}", e.title()),
+    let fallback = format!("[Picket] {}", e.title());
+    // Templates were checked when stored; one that still fails falls back
+    // to Picket's own subject and body rather than losing the message.
+    let subject = str_of(cfg, "customSubject")
+        .and_then(|t| template::render(t, e).ok())
+        .map(|s| s.lines().next().unwrap_or_default().trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or(fallback);
+    let lines = match str_of(cfg, "customBody").and_then(|t| template::render(t, e).ok()) {
+        Some(body) => body.lines().map(str::to_owned).collect(),
+        None => e.lines(),
     };
-    let lines = e.lines();
     let text = lines.join("\n");
     let mut html = String::from("<html><body>");
     for (i, l) in lines.iter().enumerate() {
@@ -137,6 +139,7 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::providers::{cfg, fixture_events as fixture};
+    use serde_json::json;
 
     #[test]
     fn a_mail_with_text_and_html_to_every_recipient() {
@@ -192,8 +195,17 @@ mod tests {
         assert_eq!((m.security, m.port), (Security::Tls, 465));
         let custom = cfg(
             json!({"smtpHost": "h", "smtpFrom": "a@x.test", "smtpTo": "a@x.test",
-            "customSubject": "{{monitor.name}}: {{heartbeat.status}}"}),
+            "customSubject": "{{monitor.name}}: {{heartbeat.status}}",
+            "customBody": "{{ NAME | upcase }} is {% if heartbeatJSON.status == 1 %}back{% endif %}\nat {{ heartbeatJSON.localDateTime }}"}),
         );
-        assert_eq!(render(&fixture::up(), &custom).subject, "shop: 1");
+        let m = render(&fixture::up(), &custom);
+        assert_eq!(m.subject, "shop: 1");
+        assert_eq!(m.text, "SHOP is back\nat 2026-12-01 12:30:45");
+        let bad = json!({"smtpHost": "h", "smtpFrom": "a@x.test", "smtpTo": "a@x.test",
+            "customBody": "{% if %}"});
+        assert_eq!(
+            super::super::validate("smtp", &bad).unwrap_err()[0].field,
+            "config.customBody"
+        );
     }
 }

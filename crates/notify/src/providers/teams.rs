@@ -21,7 +21,7 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
     if let Some(t) = &e.target {
         facts.push(json!({"title": "Target", "value": t}));
     }
-    facts.push(json!({"title": "Time (UTC)", "value": e.time_text()}));
+    facts.push(json!({"title": "Time", "value": e.time_text()}));
     let mut card = json!({
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -64,7 +64,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Time: 2026-12-01T12:30:45Z (checked by n1)"),
+            text.contains("Time: 2026-12-01 12:30:45 UTC (checked by n1)"),
             "{text}"
         );
     }

@@ -7,6 +7,8 @@
 use super::{Spec, str_of};
 use crate::event::Event;
 use crate::send::Outgoing;
+use crate::template::{self, kuma_json};
+use picket_shared::monitor::FieldError;
 use serde_json::{Map, Value, json};
 
 pub const SPEC: Spec = Spec {
@@ -15,29 +17,12 @@ pub const SPEC: Spec = Spec {
     urls: &["webhookURL"],
     secrets: &["webhookURL"],
     render: super::Render::Http(render),
-    check: None,
+    check: Some(check),
 };
 
-/// Kuma's `heartbeatJSON` and `monitorJSON`, the fields Picket has.
-pub fn kuma_json(e: &Event) -> (Value, Value) {
-    let heartbeat = json!({
-        "monitorID": e.monitor_id,
-        "status": e.status as i64,
-        "time": e.time_text(),
-        "msg": e.msg,
-        "ping": e.ping,
-        "important": true,
-        "timezone": "UTC",
-        "timezoneOffset": "+00:00",
-        "localDateTime": e.time_text(),
-    });
-    let monitor = json!({
-        "id": e.monitor_id,
-        "name": e.monitor_name,
-        "type": e.monitor_type,
-        "url": e.target,
-    });
-    (heartbeat, monitor)
+/// A custom body must be a template that renders.
+fn check(cfg: &Map<String, Value>) -> Vec<FieldError> {
+    super::check_templates(cfg, &["webhookCustomBody"])
 }
 
 pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
@@ -74,16 +59,12 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
             }
         }
         Some("custom") => {
-            let ctx = json!({
-                "msg": e.kuma_msg(),
-                "eventId": e.event_id,
-                "heartbeat": heartbeat,
-                "heartbeatJSON": heartbeat,
-                "monitor": monitor,
-                "monitorJSON": monitor,
+            let tpl = str_of(cfg, "webhookCustomBody").unwrap_or("{{msg}}");
+            // The template was checked when it was stored; should it still
+            // fail, the message goes out plain rather than not at all.
+            let text = template::render(tpl, e).unwrap_or_else(|err| {
+                format!("{}\n(the channel's template failed: {err})", e.kuma_msg())
             });
-            let template = str_of(cfg, "webhookCustomBody").unwrap_or("{{msg}}");
-            let text = fill(template, &ctx);
             let json_body = serde_json::from_str::<Value>(&text).is_ok();
             Outgoing {
                 method: "POST",
@@ -111,30 +92,6 @@ pub fn render(e: &Event, cfg: &Map<String, Value>) -> Outgoing {
             }
         }
     }
-    out
-}
-
-/// Fills `{{ path.to.value }}` from `ctx`: strings as they are, other values
-/// as JSON, unknown paths as nothing. (Kuma's Liquid without filters.)
-pub fn fill(template: &str, ctx: &Value) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let Some(len) = rest[start..].find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let path = rest[start + 2..start + len].trim();
-        let v = path.split('.').try_fold(ctx, |v, k| v.get(k));
-        match v {
-            Some(Value::String(s)) => out.push_str(s),
-            Some(Value::Null) | None => {}
-            Some(other) => out.push_str(&other.to_string()),
-        }
-        rest = &rest[start + len + 2..];
-    }
-    out.push_str(rest);
     out
 }
 
@@ -180,16 +137,18 @@ mod tests {
         let c = cfg(json!({
             "webhookURL": "http://127.0.0.1:9/hook",
             "webhookContentType": "custom",
-            "webhookCustomBody": "{\"text\": \"{{monitorJSON.name}} is {{ heartbeat.status }}: {{msg}}\"}",
+            "webhookCustomBody": "{\"text\": \"{{monitorJSON.name}} is {% if heartbeat.status == 1 %}up{% else %}down{% endif %}: {{msg}}\"}",
             "webhookAdditionalHeaders": "{\"X-Token\": \"t\"}",
         }));
         let out = render(&fixture::up(), &c);
         assert_eq!(
             out.json_body()["text"],
-            "shop is 1: [shop] [✅ Up] 200 - OK"
+            "shop is up: [shop] [✅ Up] 200 - OK"
         );
         assert!(out.headers.contains(&("X-Token".into(), "t".into())));
-        assert_eq!(fill("a {{nope}} b {{", &json!({})), "a  b {{");
+        let bad = json!({"webhookURL": "http://h.test/", "webhookCustomBody": "{{ msg | nope }}"});
+        let e = super::super::validate("webhook", &bad).unwrap_err();
+        assert_eq!(e[0].field, "config.webhookCustomBody");
     }
 
     #[test]

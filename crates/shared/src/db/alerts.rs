@@ -84,15 +84,16 @@ impl Db {
             .collect()
     }
 
-    /// Judges the written beats and queues their events. Returns the events.
+    /// Judges the written beats and queues their events. Returns the
+    /// events' kinds.
     pub(crate) async fn queue_alerts(
         &self,
         c: &mut sqlx::AnyConnection,
         written: &[&Heartbeat],
         owned: &BTreeMap<MonitorId, Owned>,
-    ) -> Result<u64> {
+    ) -> Result<Vec<EventKind>> {
         if written.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let sql = format!(
             "SELECT monitor_id, announced, ups, downs, notified_at FROM monitor_alert \
@@ -169,7 +170,12 @@ impl Db {
             };
             self.queue_event(c, &e).await?;
         }
-        Ok(events.len() as u64)
+        Ok(events.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Counts `kinds` as created; called once their transaction committed.
+    pub(crate) fn count_events(&self, kinds: &[EventKind]) {
+        self.events.add(kinds);
     }
 
     /// Queues `e` for every active channel linked to its monitor, inside the

@@ -7,6 +7,7 @@ use super::stats::{STAT_TABLES, aggregate};
 use super::{Db, Result};
 use crate::ids::{MonitorId, NodeId};
 use crate::model::{Heartbeat, Status};
+use crate::notify::EventKind;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -30,7 +31,9 @@ impl Db {
     /// ownership condition, so they count exactly the rows written. Returns
     /// rows written.
     pub async fn insert_heartbeats(&self, beats: &[Heartbeat]) -> Result<u64> {
-        in_tx!(self, |c| self.write_heartbeats(c, beats).await)
+        let (written, events) = in_tx!(self, |c| self.write_heartbeats(c, beats).await)?;
+        self.count_events(&events);
+        Ok(written)
     }
 
     /// [`Db::insert_heartbeats`] for a node's batch, at most once per `key`.
@@ -53,7 +56,7 @@ impl Db {
                 &[]
             )
         );
-        in_tx!(self, |c| {
+        let (written, events) = in_tx!(self, |c| {
             if retry {
                 let last = self
                     .query("SELECT seq, written FROM heartbeat_batch WHERE node_id = ?")
@@ -63,27 +66,31 @@ impl Db {
                 if let Some(r) = last
                     && r.try_get::<i64, _>("seq")? == key.seq
                 {
-                    return Ok(r.try_get::<i64, _>("written")? as u64);
+                    return Ok((r.try_get::<i64, _>("written")? as u64, Vec::new()));
                 }
             }
-            let written = self.write_heartbeats(c, beats).await?;
+            let (written, events) = self.write_heartbeats(c, beats).await?;
             self.query_built(record)
                 .bind(key.node.as_str())
                 .bind(key.seq)
                 .bind(written as i64)
                 .execute(&mut *c)
                 .await?;
-            Ok(written)
-        })
+            Ok((written, events))
+        })?;
+        self.count_events(&events);
+        Ok(written)
     }
 
-    /// The statements of a heartbeat write, inside the caller's transaction.
+    /// The statements of a heartbeat write, inside the caller's
+    /// transaction. Returns the rows written and the events queued.
     async fn write_heartbeats(
         &self,
         c: &mut sqlx::AnyConnection,
         beats: &[Heartbeat],
-    ) -> Result<u64> {
+    ) -> Result<(u64, Vec<EventKind>)> {
         let mut written = 0;
+        let mut events = Vec::new();
         for chunk in beats.chunks(HEARTBEAT_CHUNK) {
             let row =
                 "SELECT ? AS m, ? AS n, ? AS s, ? AS t, ? AS p, ? AS g, ? AS i, ? AS d, ? AS r";
@@ -132,11 +139,11 @@ impl Db {
                             .is_some_and(|o| o.owner == b.node_id)
                     })
                     .collect();
-                self.queue_alerts(c, &written, &owned).await?;
+                events.extend(self.queue_alerts(c, &written, &owned).await?);
             }
             written += n;
         }
-        Ok(written)
+        Ok((written, events))
     }
 
     /// Heartbeats of a monitor since `since_ms`, newest first, at most `limit`.

@@ -131,9 +131,17 @@ pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyA
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The notification events this handle's writes created.
+    events: std::sync::Arc<crate::notify::EventCounts>,
 }
 
 impl Db {
+    /// The notification events this handle's writes created, by kind
+    /// (`picket_notification_events_total`).
+    pub fn events_created(&self) -> [(crate::notify::EventKind, u64); 4] {
+        self.events.get()
+    }
+
     /// Connects (creating a SQLite file when the URL says `mode=rwc`) and, for
     /// SQLite, sets WAL mode and a busy timeout on every connection.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db> {
@@ -163,7 +171,11 @@ impl Db {
             });
         }
         let pool = opts.connect(&url).await?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            events: Default::default(),
+        })
     }
 
     /// Connects and applies the migrations.

@@ -26,7 +26,7 @@ impl Db {
         node: &NodeId,
     ) -> Result<bool> {
         let d = self.dialect();
-        in_tx!(self, |c| {
+        let crossed = in_tx!(self, |c| {
             // A write first: it takes the write lock on SQLite (no lock
             // upgrade after the reads) and this row's lock on InnoDB.
             self.query("UPDATE monitor_tls_info SET checked_at = checked_at WHERE monitor_id = ?")
@@ -104,7 +104,11 @@ impl Db {
                 self.queue_event(c, &e).await?;
             }
             Ok(crossed.is_some())
-        })
+        })?;
+        if crossed {
+            self.count_events(&[EventKind::TlsExpiry]);
+        }
+        Ok(crossed)
     }
 
     /// The latest certificate facts of one monitor.
