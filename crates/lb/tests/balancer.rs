@@ -4,6 +4,7 @@
 
 use picket_shared::NodeId;
 use picket_shared::model::NodeStatus;
+use picket_testkit::api::scrape;
 use picket_testkit::db::{backends, sqlite};
 use picket_testkit::dns::*;
 use picket_testkit::lb::*;
@@ -191,14 +192,7 @@ async fn refused_connections_are_retried_on_the_next_node() {
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-routed-to"], "b");
     }
-    let metrics = client()
-        .get(lb.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape(&lb.url("")).await;
     assert!(
         metrics.contains("picket_lb_connect_retries_total{node=\"dead\"} 6"),
         "{metrics}"
@@ -338,14 +332,7 @@ async fn local_endpoints_answer_with_their_json_shapes() {
         assert_eq!(j["headers"]["x-forwarded-for"], "127.0.0.1");
         assert_eq!(j["headers"]["x-real-ip"], "127.0.0.1");
 
-        let m = client()
-            .get(lb.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = scrape(&lb.url("")).await;
         for name in [
             "picket_lb_requests_total{class=\"2xx\",node=\"a\"}",
             "picket_lb_upstream_latency_seconds_bucket",

@@ -5,7 +5,7 @@
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, CNAME, MX, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use picket_testkit::api::Api;
+use picket_testkit::api::{Api, scrape};
 use picket_testkit::db::backends;
 use picket_testkit::farm::{Behaviour, Farm};
 use picket_testkit::net::closed_port;
@@ -705,16 +705,9 @@ async fn owners_export_kuma_monitor_metrics_that_promtool_accepts() {
         let elsewhere = api
             .create_monitor(json!({"name":"n2's","type":"port","hostname":"127.0.0.1","port":farm.addr.port(),"interval":1,"node_id":"n2"}))
             .await;
-        let scrape = |addr: SocketAddr| async move {
-            reqwest::get(format!("http://{addr}/metrics"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        };
+        let metrics_of = |addr: SocketAddr| async move { scrape(&format!("http://{addr}")).await };
         let text = eventually(WAIT, "all three series", || async {
-            let m = scrape(node.addr).await;
+            let m = metrics_of(node.addr).await;
             [up, down, port]
                 .iter()
                 .all(|id| m.contains(&format!("monitor_id=\"{id}\"")))
@@ -761,7 +754,7 @@ async fn owners_export_kuma_monitor_metrics_that_promtool_accepts() {
         // Only the owner exports a monitor.
         assert!(!text.contains(&format!("monitor_id=\"{elsewhere}\"")));
         let text2 = eventually(WAIT, "n2's series", || async {
-            let m = scrape(other.addr).await;
+            let m = metrics_of(other.addr).await;
             m.contains(&format!("monitor_id=\"{elsewhere}\""))
                 .then_some(m)
         })
@@ -777,7 +770,7 @@ async fn owners_export_kuma_monitor_metrics_that_promtool_accepts() {
             .await;
         assert_eq!(status, 200);
         eventually(WAIT, "the deleted monitor's series to go", || async {
-            (!scrape(node.addr)
+            (!metrics_of(node.addr)
                 .await
                 .contains(&format!("monitor_id=\"{down}\"")))
             .then_some(())

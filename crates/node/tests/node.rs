@@ -3,7 +3,7 @@
 
 use picket_shared::db::ClusterMove;
 use picket_shared::{MonitorId, NodeId, now_ms};
-use picket_testkit::api::{Api, metric_sum};
+use picket_testkit::api::{Api, metric_sum, scrape};
 use picket_testkit::db::{self, backends};
 use picket_testkit::farm::{Behaviour, Farm};
 use picket_testkit::monitors;
@@ -237,12 +237,7 @@ async fn a_starting_node_checks_every_monitor_it_loads_and_skips_none_as_fenced(
             names.iter().all(|n| farm.hit_count(n) >= 1).then_some(())
         })
         .await;
-        let text = reqwest::get(format!("http://{}/metrics", node.addr))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape(&format!("http://{}", node.addr)).await;
         assert_eq!(
             metric_sum(&text, "picket_checks_skipped_total"),
             0.0,

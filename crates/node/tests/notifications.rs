@@ -2,7 +2,7 @@
 //! masked, bad input refused by field), and a target that goes down and
 //! comes back reaching the channel exactly once each way, in order.
 
-use picket_testkit::api::Api;
+use picket_testkit::api::{Api, metric_value, scrape};
 use picket_testkit::db::backends;
 use picket_testkit::farm::{Behaviour, Farm};
 use picket_testkit::node::spawn_node;
@@ -103,30 +103,25 @@ async fn a_flip_reaches_the_channel_once_down_and_once_up_in_order() {
         assert_eq!(events, [("up", "sent"), ("down", "sent")], "{}", t.label);
 
         // And so do the metrics: two events created, two webhook sends.
-        let text = picket_testkit::net::client()
-            .get(format!("http://{}/metrics", node.addr))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = scrape(&format!("http://{}", node.addr)).await;
         for (series, n) in [
-            ("picket_notification_events_total{kind=\"down\"}", 1.0),
-            ("picket_notification_events_total{kind=\"up\"}", 1.0),
             (
-                "picket_notification_deliveries_total{provider=\"webhook\",result=\"sent\"}",
+                "picket_notification_events_total{kind=\"down\",node=\"n1\"}",
+                1.0,
+            ),
+            (
+                "picket_notification_events_total{kind=\"up\",node=\"n1\"}",
+                1.0,
+            ),
+            (
+                "picket_notification_deliveries_total{provider=\"webhook\",result=\"sent\",node=\"n1\"}",
                 2.0,
             ),
         ] {
-            let (name, labels) = series.split_once('{').unwrap();
-            let line = text
-                .lines()
-                .find(|l| l.starts_with(name) && l.contains(labels.trim_end_matches('}')));
             assert_eq!(
-                line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()),
+                metric_value(&text, series),
                 Some(n),
-                "{}: {series}",
+                "{}: {series}\n{text}",
                 t.label
             );
         }

@@ -72,6 +72,23 @@ impl Api {
     }
 }
 
+/// The Prometheus text a server exposes at `base` + `/metrics` (`base` as
+/// `http://host:port`).
+pub async fn scrape(base: &str) -> String {
+    let url = format!("{}/metrics", base.trim_end_matches('/'));
+    let r = crate::net::client().get(&url).send().await;
+    let r = r.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    r.text().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// The value of one exact series (`name{labels}` as exposed, labels in
+/// the exposition's order), if it is there.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
 /// Sum of a counter family's samples in a Prometheus text exposition.
 pub fn metric_sum(text: &str, name: &str) -> f64 {
     text.lines()
