@@ -4,6 +4,7 @@
 //! Modules that decide (`placement`, `health`, `monitor` validation) do no I/O and
 //! take `now` as an argument; `db` is the only module that talks to the database.
 
+pub mod accounts;
 pub mod auth;
 pub mod config;
 pub mod db;

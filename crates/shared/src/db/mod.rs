@@ -41,6 +41,7 @@ macro_rules! in_tx {
     }};
 }
 
+pub mod accounts;
 pub mod alerts;
 pub mod cluster;
 pub mod dialect;
@@ -54,6 +55,7 @@ pub mod retention;
 pub mod stats;
 pub mod tls;
 
+pub use accounts::{Account, NewSession, Session};
 pub use cluster::{ClusterEvent, ClusterRequest, Lease, RequestState};
 pub use dialect::Dialect;
 pub use heartbeats::BatchKey;

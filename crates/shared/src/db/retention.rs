@@ -1,5 +1,5 @@
 //! Pruning: raw heartbeats past their retention, aggregates past the
-//! windows they serve.
+//! windows they serve, sessions that can no longer open.
 
 use super::{DAY_MS, Db, Result};
 
@@ -16,7 +16,8 @@ const PRUNE_BATCH: u64 = 5000;
 
 impl Db {
     /// Deletes raw heartbeats older than `heartbeat_retention_ms` (in batches)
-    /// and aggregates past their windows. Returns the heartbeats deleted.
+    /// aggregates past their windows and dead sessions. Returns the
+    /// heartbeats deleted.
     pub async fn prune(&self, now_ms: i64, heartbeat_retention_ms: i64) -> Result<u64> {
         let mut deleted = 0;
         loop {
@@ -41,6 +42,7 @@ impl Db {
                 .execute(&self.pool)
                 .await?;
         }
+        self.prune_sessions(now_ms).await?;
         Ok(deleted)
     }
 }
