@@ -86,6 +86,69 @@ pub fn check_password(username: &str, password: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Failed logins allowed per key (an account name, a client address) in a
+/// window, before further attempts are refused until the window ends.
+pub const LOGIN_FAILURES: u32 = 5;
+pub const LOGIN_WINDOW_MS: i64 = 15 * 60_000;
+/// Keys a limiter remembers at most; past it, the stalest are forgotten
+/// (an attacker cycling addresses cannot grow a node's memory).
+pub const LOGIN_KEYS_MAX: usize = 100_000;
+
+/// Failed-login counts by key, over fixed windows. Pure: the caller gives
+/// the time. The login checks the account's key and the client's address
+/// both, and counts a failure against both.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: std::collections::HashMap<String, (i64, u32)>,
+}
+
+impl LoginLimiter {
+    /// `Err(ms)`: `key` is refused for another `ms`.
+    pub fn check(&self, key: &str, now: i64) -> Result<(), i64> {
+        match self.failures.get(key) {
+            Some(&(start, n)) if n >= LOGIN_FAILURES && now < start + LOGIN_WINDOW_MS => {
+                Err(start + LOGIN_WINDOW_MS - now)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed attempt against `key`.
+    pub fn fail(&mut self, key: &str, now: i64) {
+        if self.failures.len() >= LOGIN_KEYS_MAX && !self.failures.contains_key(key) {
+            self.failures
+                .retain(|_, (start, _)| now < *start + LOGIN_WINDOW_MS);
+            if self.failures.len() >= LOGIN_KEYS_MAX
+                && let Some(stalest) = self
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, (start, _))| *start)
+                    .map(|(k, _)| k.clone())
+            {
+                self.failures.remove(&stalest);
+            }
+        }
+        let e = self.failures.entry(key.to_owned()).or_insert((now, 0));
+        if now >= e.0 + LOGIN_WINDOW_MS {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+    }
+
+    /// A successful login clears `key`'s count.
+    pub fn succeed(&mut self, key: &str) {
+        self.failures.remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.failures.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +162,42 @@ mod tests {
         assert!(!verify_password("Correct-Horse-9", "not a hash"));
         assert_ne!(h, hash_password("Correct-Horse-9"), "salted");
         assert!(!verify_password("anything", decoy_hash()));
+    }
+
+    #[test]
+    fn failed_logins_are_limited_per_key_for_a_window() {
+        let mut l = LoginLimiter::default();
+        for i in 0..LOGIN_FAILURES {
+            assert_eq!(l.check("admin", 1_000 + i64::from(i)), Ok(()));
+            l.fail("admin", 1_000 + i64::from(i));
+        }
+        assert_eq!(l.check("admin", 2_000), Err(LOGIN_WINDOW_MS - 1_000));
+        assert_eq!(l.check("other", 2_000), Ok(()), "per key");
+        // The window ends: allowed again, and counting starts over.
+        let later = 1_000 + LOGIN_WINDOW_MS;
+        assert_eq!(l.check("admin", later), Ok(()));
+        l.fail("admin", later);
+        assert_eq!(l.check("admin", later + 1), Ok(()));
+        // A success clears the count.
+        for _ in 0..LOGIN_FAILURES - 1 {
+            l.fail("ip:10.0.0.1", 5);
+        }
+        l.succeed("ip:10.0.0.1");
+        l.fail("ip:10.0.0.1", 6);
+        assert_eq!(l.check("ip:10.0.0.1", 7), Ok(()));
+    }
+
+    #[test]
+    fn the_limiter_forgets_the_stalest_keys_past_its_bound() {
+        let mut l = LoginLimiter::default();
+        for i in 0..LOGIN_KEYS_MAX as i64 {
+            l.fail(&format!("ip:{i}"), i);
+        }
+        assert_eq!(l.len(), LOGIN_KEYS_MAX);
+        l.fail("ip:new", LOGIN_KEYS_MAX as i64);
+        assert_eq!(l.len(), LOGIN_KEYS_MAX, "bounded");
+        assert!(!l.failures.contains_key("ip:0"), "the stalest went");
+        assert!(l.failures.contains_key("ip:new"));
     }
 
     #[test]
