@@ -595,6 +595,72 @@ async fn api_keys_are_enforced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cookie_opens_the_api_and_its_writes_need_the_csrf_token() {
+    for t in backends().await {
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let base = format!("http://{}", node.addr);
+        let hash = picket_shared::accounts::hash_password("Correct-Horse-9");
+        let id =
+            t.db.create_first_account("admin", &hash)
+                .await
+                .unwrap()
+                .unwrap();
+        let s = t.db.create_session(id).await.unwrap();
+        let http = reqwest::Client::new();
+        let cookie = format!("theme=dark; picket_session={}", s.token);
+        let monitor =
+            json!({"name": "m", "type": "http", "url": "http://127.0.0.1:1/", "interval": 20});
+
+        let r = http
+            .get(format!("{base}/api/v1/monitors"))
+            .header("Cookie", &cookie);
+        assert_eq!(r.send().await.unwrap().status(), 200, "{}: a read", t.label);
+        let r = http
+            .post(format!("{base}/api/v1/monitors"))
+            .header("Cookie", &cookie);
+        let r = r.json(&monitor).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{}: a write without the token", t.label);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["errors"][0]["field"], "X-CSRF-Token", "{v}");
+        let r = http
+            .post(format!("{base}/api/v1/monitors"))
+            .header("Cookie", &cookie);
+        let r = r
+            .header("X-CSRF-Token", "not-it")
+            .json(&monitor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{}: a wrong token", t.label);
+        let (_, list) = Api::new(node.addr).get("/api/v1/monitors").await;
+        assert!(
+            list["data"].as_array().unwrap().is_empty(),
+            "nothing written: {list}"
+        );
+        let r = http
+            .post(format!("{base}/api/v1/monitors"))
+            .header("Cookie", &cookie);
+        let r = r
+            .header("X-CSRF-Token", &s.csrf)
+            .json(&monitor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}: with the token", t.label);
+
+        // Logged out (or forged), the cookie opens nothing.
+        t.db.end_session(&s.token).await.unwrap();
+        for c in [cookie.as_str(), "picket_session=forged"] {
+            let r = http
+                .get(format!("{base}/api/v1/monitors"))
+                .header("Cookie", c);
+            assert_eq!(r.send().await.unwrap().status(), 401, "{}: {c}", t.label);
+        }
+        node.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_leaves_hands_its_monitors_over_and_takes_them_back_on_return() {
     for t in backends().await {
         let farm = Farm::start().await.unwrap();

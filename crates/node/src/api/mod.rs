@@ -198,7 +198,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
-/// Accepts the bootstrap token or an active API key; 401 otherwise.
+/// The cookie that carries a dashboard session's token.
+pub const SESSION_COOKIE: &str = "picket_session";
+/// The header a session's writes carry its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Accepts the bootstrap token or an active API key, or a session cookie
+/// (writes with the session's CSRF token in [`CSRF_HEADER`]); 401 or 403
+/// otherwise.
 async fn require_key(
     State(st): State<AppState>,
     req: Request,
@@ -210,17 +217,52 @@ async fn require_key(
         .and_then(|v| v.to_str().ok())
         .map(token_from_header)
         .filter(|t| !t.is_empty());
-    let Some(token) = token else {
+    if let Some(token) = token {
+        return if st.0.bootstrap.matches(token) || st.0.db.verify_api_key(token).await? {
+            Ok(next.run(req).await)
+        } else {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key"))
+        };
+    }
+    let Some(cookie) = cookie(req.headers(), SESSION_COOKIE) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing API key: send Authorization: Bearer <key>",
         ));
     };
-    if st.0.bootstrap.matches(token) || st.0.db.verify_api_key(token).await? {
-        Ok(next.run(req).await)
-    } else {
-        Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key"))
+    let Some(session) = st.0.db.session(cookie, picket_shared::now_ms()).await? else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "the session has ended: log in again",
+        ));
+    };
+    let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    let csrf = req
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !safe && !picket_shared::auth::ct_eq(csrf, &session.csrf) {
+        return Err(ApiError::field(
+            StatusCode::FORBIDDEN,
+            "X-CSRF-Token",
+            "a write with a session cookie must carry the session's CSRF token",
+        ));
     }
+    Ok(next.run(req).await)
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
 }
 
 async fn status(State(st): State<AppState>) -> ApiResult {
