@@ -225,7 +225,8 @@ pub fn cfg(v: Value) -> Map<String, Value> {
 
 #[doc(hidden)]
 /// The events the providers' tests render (also used by this crate's
-/// integration tests).
+/// integration tests, and the sample a template is checked against when a
+/// channel is saved).
 pub mod fixture_events {
     use super::*;
     use picket_shared::model::Status;
