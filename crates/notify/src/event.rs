@@ -179,8 +179,7 @@ impl Event {
 
     /// The beat's time in the channel's time zone.
     pub fn local(&self) -> chrono::DateTime<Tz> {
-        let utc = chrono::DateTime::from_timestamp_millis(self.time).unwrap_or_default();
-        utc.with_timezone(&self.tz)
+        utc(self.time).with_timezone(&self.tz)
     }
 
     /// The beat's time for machines: RFC 3339 in UTC.
@@ -235,18 +234,26 @@ impl Event {
 
 /// Kuma's `monitorJSON`: the monitor's settings under Kuma's names, with
 /// the fields Kuma has and Picket does not as `null` (so a template that
-/// names them renders them empty, as in Kuma).
+/// names them renders them empty, as in Kuma). Like Kuma's (which it builds
+/// without "sensitive data"), it leaves out what may hold credentials: the
+/// request's headers and body, and the push token.
 pub fn monitor_json(m: &MonitorRecord) -> Value {
     let mut v = serde_json::to_value(&m.fields).unwrap_or_else(|_| json!({}));
     if let Some(o) = v.as_object_mut() {
         o.insert("id".into(), json!(m.id.0));
         o.insert("active".into(), json!(m.active()));
+        for key in SENSITIVE {
+            o.remove(*key);
+        }
         for key in KUMA_ONLY {
             o.entry(*key).or_insert(Value::Null);
         }
     }
     v
 }
+
+/// Monitor settings a message never carries.
+const SENSITIVE: &[&str] = &["headers", "body", "pushToken"];
 
 /// Fields of Kuma's `monitorJSON` that Picket's monitor has no value for.
 const KUMA_ONLY: &[&str] = &[
@@ -274,12 +281,14 @@ const KUMA_ONLY: &[&str] = &[
     "screenshot",
 ];
 
+/// Epoch ms as a UTC time (the epoch itself for one out of range).
+pub fn utc(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
 /// Epoch ms as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    utc(ms).format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]
@@ -329,6 +338,37 @@ mod tests {
         assert_eq!(july.time_text(), "2026-07-03 08:30:00 EDT");
         let d = Event::digest(vec![fixture::down()], None).in_zone(Tz::Asia__Tokyo);
         assert_eq!(d.digest[0].time_text(), "2026-12-01 21:30:45 JST");
+    }
+
+    #[test]
+    fn monitor_json_leaves_out_what_may_hold_credentials() {
+        use picket_shared::monitor::MonitorFields;
+        let m = MonitorRecord {
+            id: picket_shared::MonitorId(7),
+            fields: MonitorFields {
+                name: Some("shop".into()),
+                url: Some("https://shop.test/".into()),
+                headers: Some(json!({"Authorization": "Bearer s3cret"})),
+                body: Some("password=s3cret".into()),
+                push_token: Some("s3cret-token".into()),
+                ..Default::default()
+            },
+            default_node_id: "n1".into(),
+            assign_node: None,
+            rev: 1,
+            created_at: 0,
+            modified_at: 0,
+        };
+        let v = monitor_json(&m);
+        assert_eq!(
+            (&v["id"], &v["name"], &v["active"]),
+            (&json!(7), &json!("shop"), &json!(true))
+        );
+        assert!(!v.to_string().contains("s3cret"), "{v}");
+        assert!(
+            v.as_object().unwrap().contains_key("pathName"),
+            "Kuma's fields, as null"
+        );
     }
 
     #[test]

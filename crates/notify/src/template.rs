@@ -50,10 +50,7 @@ pub fn kuma_json(e: &Event) -> (Value, Value) {
     let heartbeat = json!({
         "monitorID": e.monitor_id,
         "status": e.status as i64,
-        "time": chrono::DateTime::from_timestamp_millis(e.time)
-            .unwrap_or_default()
-            .format("%Y-%m-%d %H:%M:%S%.3f")
-            .to_string(),
+        "time": crate::event::utc(e.time).format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
         "msg": e.msg,
         "ping": e.ping,
         "important": true,
