@@ -191,6 +191,7 @@ async fn supervise(args: Args) -> anyhow::Result<()> {
         args.nodes,
         data.display()
     );
+    say!("  dashboard:   {lb}/   (first visit: create the admin account with the admin token)");
     say!("  balancer:    {lb}   (try {lb}/lb/health)");
     for (i, port) in ports.iter().enumerate() {
         let pid = members[i].child.id().unwrap_or(0);

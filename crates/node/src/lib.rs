@@ -10,9 +10,11 @@ pub mod beat;
 pub mod checks;
 pub mod cli;
 pub mod control;
+pub mod live;
 pub mod metrics;
 pub mod retention;
 pub mod scheduler;
+pub mod web;
 pub mod writer;
 
 use anyhow::Context;
@@ -33,6 +35,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use writer::Writer;
 
+/// How often the live updates read new heartbeats.
+const LIVE_TICK: Duration = Duration::from_secs(1);
+
 /// How long the final heartbeat flush may take at shutdown.
 const DRAIN_FOR: Duration = Duration::from_secs(2);
 
@@ -52,6 +57,7 @@ pub struct Node {
     pub node_id: NodeId,
     pub addr: std::net::SocketAddr,
     pub metrics: Arc<Metrics>,
+    live: Arc<live::Live>,
     db: Db,
     sched: Scheduler,
     stop_tx: watch::Sender<bool>,
@@ -141,6 +147,9 @@ impl Node {
             )),
         ];
 
+        let live = Arc::new(live::Live::default());
+        let mut tasks = tasks;
+        tasks.push(tokio::spawn(live.clone().run(db.clone(), LIVE_TICK)));
         let state = api::AppState(Arc::new(api::AppInner {
             db: db.clone(),
             node_id: node_id.clone(),
@@ -154,15 +163,21 @@ impl Node {
             writer,
             started: Instant::now(),
             public_url: cfg.public_url.clone(),
+            logins: Default::default(),
+            live: live.clone(),
         }));
         let server = tokio::spawn(
-            axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(stopped(stop_rx))
-                .into_future(),
+            axum::serve(
+                listener,
+                api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(stop_rx))
+            .into_future(),
         );
         Ok(Node {
             node_id,
             addr,
+            live,
             metrics,
             db,
             sched,
@@ -178,6 +193,7 @@ impl Node {
         let node_id = &self.node_id;
         tracing::info!(node = %node_id, "shutting down: stopping checks, flushing heartbeats");
         self.sched.stop_all();
+        self.live.stopping.cancel();
         let _ = self.stop_tx.send(true);
         for t in self.tasks {
             let _ = t.await;

@@ -49,12 +49,7 @@ pub struct Event {
 impl Event {
     pub fn new(row: &OutboxRow, monitor: &MonitorRecord, public_url: Option<&str>) -> Event {
         let f = &monitor.fields;
-        let target = f.url.clone().or_else(|| {
-            f.hostname.as_ref().map(|h| match f.port {
-                Some(p) => format!("{h}:{p}"),
-                None => h.clone(),
-            })
-        });
+        let target = monitor.target();
         Event {
             event_id: row.event_id.clone(),
             kind: row.kind,

@@ -33,7 +33,7 @@ async fn plain_smtp_with_auth_delivers_text_and_html_to_every_recipient() {
         json!({"smtpSecurity": "none", "smtpUsername": "picket", "smtpPassword": "s3cret"}),
     );
     send_down(&cfg).await.unwrap();
-    let got = server.messages();
+    let got = server.received(1).await;
     assert_eq!(got.len(), 1);
     let m = &got[0];
     assert_eq!(m["from"], "picket@x.test");
@@ -71,13 +71,13 @@ async fn starttls_and_implicit_tls_are_encrypted() {
     send_down(&config(starttls.port, json!({"smtpSecurity": "starttls"})))
         .await
         .unwrap();
-    assert_eq!(starttls.messages()[0]["tls"], true);
+    assert_eq!(starttls.received(1).await[0]["tls"], true);
 
     let tls = SmtpServer::start(Mode::Tls, None);
     send_down(&config(tls.port, json!({"smtpSecure": true})))
         .await
         .unwrap();
-    assert_eq!(tls.messages()[0]["tls"], true);
+    assert_eq!(tls.received(1).await[0]["tls"], true);
 }
 
 #[tokio::test]

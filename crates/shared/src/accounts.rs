@@ -1,8 +1,8 @@
 //! Dashboard accounts, pure: password hashing (argon2id, PHC strings),
 //! what a username and a password must be, and the session settings.
 
+use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Argon2, password_hash::rand_core::OsRng};
 
 /// A session lasts at most this long, however active.
 pub const SESSION_MAX_MS: i64 = 7 * 24 * 3_600_000;
@@ -13,7 +13,9 @@ pub const SESSION_TOUCH_MS: i64 = 60_000;
 
 /// The argon2id hash of `password` (a PHC string with its salt).
 pub fn hash_password(password: &str) -> String {
-    let salt = SaltString::generate(&mut OsRng);
+    // 16 random bytes from the OS generator, as argon2's own `generate` takes.
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .expect("16 bytes are a valid salt length");
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .expect("argon2 with default parameters hashes any input")

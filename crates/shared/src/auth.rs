@@ -53,6 +53,10 @@ impl Bootstrap {
     pub fn new(token: Option<&str>) -> Self {
         Self(token.filter(|t| !t.is_empty()).map(hash_secret))
     }
+    /// Whether a bootstrap token was configured.
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
     pub fn matches(&self, token: &str) -> bool {
         self.0
             .as_deref()

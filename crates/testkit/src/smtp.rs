@@ -85,8 +85,20 @@ impl SmtpServer {
         }
     }
 
-    /// Every message received: `{from, to, data, tls, auth}`.
+    /// Every message received so far: `{from, to, data, tls, auth}`.
     pub fn messages(&self) -> Vec<Value> {
         self.got.lock().unwrap().clone()
+    }
+
+    /// The messages once there are at least `n`: the server prints each one
+    /// before it answers `250`, but the thread reading its output may not
+    /// have kept it yet when the client returns.
+    pub async fn received(&self, n: usize) -> Vec<Value> {
+        let what = format!("{n} message(s) at the SMTP server");
+        crate::wait::eventually(crate::wait::WAIT, &what, || async {
+            let got = self.messages();
+            (got.len() >= n).then_some(got)
+        })
+        .await
     }
 }

@@ -2,6 +2,7 @@
 //! `{ok, msg, data}`, errors `{ok: false, msg, errors: [{field, msg}]}`.
 //! Errors are mapped to status codes in one place, [`ApiError`].
 
+mod events;
 mod monitors;
 mod nodes;
 mod notifications;
@@ -45,6 +46,10 @@ pub struct AppInner {
     pub started: Instant,
     /// `PICKET_PUBLIC_URL`: where people reach the cluster (links in messages).
     pub public_url: Option<String>,
+    /// Failed logins by account name and by client address.
+    pub logins: std::sync::Mutex<picket_shared::accounts::LoginLimiter>,
+    /// New beats for the dashboard's live updates.
+    pub live: Arc<crate::live::Live>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -87,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/notifications/{id}/deliveries",
             get(notifications::deliveries),
         )
+        .route("/api/v1/events", get(events::stream))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .route("/api/v1/status", get(status))
@@ -94,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/push/{token}", get(push::push).post(push::push))
         .merge(protected)
+        .merge(crate::web::router())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -253,7 +260,7 @@ async fn require_key(
 }
 
 /// The value of cookie `name` in a request's `Cookie` headers.
-fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -64,6 +64,15 @@ impl Dialect {
         }
     }
 
+    /// `col` compared and sorted without regard to case (MySQL's default
+    /// collations already are).
+    pub fn nocase(self, col: &str) -> String {
+        match self.0 {
+            Backend::Sqlite => format!("{col} COLLATE NOCASE"),
+            Backend::MySql => col.to_owned(),
+        }
+    }
+
     /// `INSERT INTO {rest}` that silently keeps an existing row with the same key.
     pub fn insert_ignore(self, rest: &str) -> String {
         match self.0 {

@@ -139,6 +139,7 @@ impl Db {
                             .is_some_and(|o| o.owner == b.node_id)
                     })
                     .collect();
+                self.keep_latest(c, &written).await?;
                 events.extend(self.queue_alerts(c, &written, &owned).await?);
             }
             written += n;
@@ -167,7 +168,7 @@ impl Db {
     }
 }
 
-fn heartbeat_from_row(r: &AnyRow) -> Result<Heartbeat> {
+pub(crate) fn heartbeat_from_row(r: &AnyRow) -> Result<Heartbeat> {
     let status: i64 = r.try_get("status")?;
     Ok(Heartbeat {
         monitor_id: MonitorId(r.try_get("monitor_id")?),

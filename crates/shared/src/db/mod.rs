@@ -8,7 +8,8 @@
 //!
 //! One file per concern: [`nodes`], [`monitors`], [`ownership`] (moves,
 //! conditional on the owner a plan saw), [`heartbeats`] (batches),
-//! [`stats`] (aggregates and uptime), [`tls`], [`keys`], [`retention`] and
+//! [`stats`] (aggregates and uptime), [`overview`] (what the dashboard
+//! reads), [`tls`], [`keys`], [`retention`] and
 //! [`cluster`] (the balancers' lease, history and handed-over requests).
 //! [`dialect`] is the only place that knows how the backends' SQL differs;
 //! every statement is built through it.
@@ -50,6 +51,7 @@ pub mod keys;
 pub mod monitors;
 pub mod nodes;
 pub mod notify;
+pub mod overview;
 pub mod ownership;
 pub mod retention;
 pub mod stats;
@@ -61,6 +63,7 @@ pub use dialect::Dialect;
 pub use heartbeats::BatchKey;
 pub use monitors::{Changes, MonitorRecord};
 pub use notify::{Channel, ChannelInput, Delivery, OutboxRow};
+pub use overview::{Filter, Latest, NumberedBeat, Page, Sort, State};
 pub use ownership::{ClusterMove, Fence};
 pub use stats::{StatRow, aggregate};
 

@@ -32,6 +32,18 @@ impl MonitorRecord {
         self.fields.active.unwrap_or(true)
     }
 
+    /// What the monitor checks, as a person names it: its URL, else
+    /// `host:port` or the host (Kuma's `hostnameOrURL`); none for a push.
+    pub fn target(&self) -> Option<String> {
+        let f = &self.fields;
+        f.url.clone().or_else(|| {
+            f.hostname.as_ref().map(|h| match f.port {
+                Some(p) => format!("{h}:{p}"),
+                None => h.clone(),
+            })
+        })
+    }
+
     /// The typed spec a node runs. Stored rows were validated when written,
     /// and are held only to [`Limits::STORED`], so a later, stricter minimum
     /// interval does not make a node drop them.
@@ -51,7 +63,7 @@ pub struct Changes {
     pub deleted: Vec<MonitorId>,
 }
 
-const MONITOR_COLS: &str = "id, name, type, url, hostname, port, method, headers, body, \
+pub(crate) const MONITOR_COLS: &str = "id, name, type, url, hostname, port, method, headers, body, \
     interval_secs, retry_interval_secs, maxretries, timeout_ms, accepted_statuscodes, \
     max_redirects, ignore_tls, keyword, invert_keyword, json_path, json_path_operator, \
     expected_value, dns_resolve_server, dns_resolve_type, packet_count, push_token, \
@@ -59,8 +71,9 @@ const MONITOR_COLS: &str = "id, name, type, url, hostname, port, method, headers
     default_node_id, assign_node, rev, created_at, modified_at";
 
 /// The tables whose rows belong to one monitor and go with it.
-const MONITOR_OWNED_TABLES: [&str; 8] = [
+const MONITOR_OWNED_TABLES: [&str; 9] = [
     "heartbeat",
+    "monitor_status",
     "stat_minute",
     "stat_hour",
     "stat_day",
@@ -339,7 +352,7 @@ fn bind_monitor<'q>(q: AnyQuery<'q>, m: &ValidMonitor) -> AnyQuery<'q> {
         .bind(i64::from(s.alerts.up_threshold))
 }
 
-fn monitor_from_row(r: &AnyRow) -> Result<MonitorRecord> {
+pub(crate) fn monitor_from_row(r: &AnyRow) -> Result<MonitorRecord> {
     let headers: Option<String> = r.try_get("headers")?;
     let codes: Option<String> = r.try_get("accepted_statuscodes")?;
     let flag = |c: &str| -> Result<Option<bool>> { Ok(Some(r.try_get::<i64, _>(c)? != 0)) };

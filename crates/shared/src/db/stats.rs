@@ -34,6 +34,14 @@ pub struct StatRow {
     pub stats: WindowStats,
 }
 
+/// `1,2,3`: ids are integers, so they are written into the statement.
+fn id_csv(ids: &[MonitorId]) -> String {
+    ids.iter()
+        .map(|i| i.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Folds beats into buckets of `bucket_ms` per monitor and node. Pure.
 pub fn aggregate(beats: &[Heartbeat], bucket_ms: i64) -> Vec<StatRow> {
     let mut map: BTreeMap<(MonitorId, &NodeId, i64), WindowStats> = BTreeMap::new();
@@ -106,33 +114,31 @@ impl Db {
         now_ms: i64,
         only: Option<MonitorId>,
     ) -> Result<BTreeMap<MonitorId, Uptime>> {
-        let d = self.dialect();
+        self.uptime_where(now_ms, only.map(|id| vec![id]).as_deref())
+            .await
+    }
+
+    /// [`Db::uptime`] of the monitors in `ids` (a page of the dashboard).
+    pub async fn uptime_of(
+        &self,
+        now_ms: i64,
+        ids: &[MonitorId],
+    ) -> Result<BTreeMap<MonitorId, Uptime>> {
+        if ids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        self.uptime_where(now_ms, Some(ids)).await
+    }
+
+    async fn uptime_where(
+        &self,
+        now_ms: i64,
+        ids: Option<&[MonitorId]>,
+    ) -> Result<BTreeMap<MonitorId, Uptime>> {
         let mut out: BTreeMap<MonitorId, Uptime> = BTreeMap::new();
         for (table, span) in UPTIME_WINDOWS {
-            let filter = if only.is_some() {
-                " AND monitor_id = ?"
-            } else {
-                ""
-            };
-            let sql = format!(
-                "SELECT monitor_id, {} AS up, {} AS down, SUM(ping_sum) AS ps, {} AS pc \
-                 FROM {table} WHERE ts >= ?{filter} GROUP BY monitor_id",
-                d.sum_int("up"),
-                d.sum_int("down"),
-                d.sum_int("ping_count")
-            );
-            let mut q = self.query_built(sql).bind(now_ms - span);
-            if let Some(id) = only {
-                q = q.bind(id.0);
-            }
-            for r in q.fetch_all(&self.pool).await? {
-                let w = WindowStats {
-                    up: r.try_get("up")?,
-                    down: r.try_get("down")?,
-                    ping_sum: r.try_get::<Option<f64>, _>("ps")?.unwrap_or(0.0),
-                    ping_count: r.try_get("pc")?,
-                };
-                let u = out.entry(MonitorId(r.try_get("monitor_id")?)).or_default();
+            for (id, w) in self.window_sums(table, now_ms - span, ids).await? {
+                let u = out.entry(id).or_default();
                 match table {
                     "stat_minute" => u.day = w,
                     "stat_hour" => u.week = w,
@@ -141,5 +147,90 @@ impl Db {
             }
         }
         Ok(out)
+    }
+
+    /// One monitor's figures over the last 365 days (Uptime Kuma's 1 y).
+    pub async fn uptime_year(&self, now_ms: i64, id: MonitorId) -> Result<WindowStats> {
+        let sums = self
+            .window_sums("stat_day", now_ms - 365 * DAY_MS, Some(&[id]))
+            .await?;
+        Ok(sums.into_iter().next().map(|(_, w)| w).unwrap_or_default())
+    }
+
+    /// Per monitor, the sums of `table`'s buckets from `since`.
+    async fn window_sums(
+        &self,
+        table: &str,
+        since: i64,
+        ids: Option<&[MonitorId]>,
+    ) -> Result<Vec<(MonitorId, WindowStats)>> {
+        let d = self.dialect();
+        let filter = match ids {
+            Some(ids) => format!(" AND monitor_id IN ({})", id_csv(ids)),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT monitor_id, {} AS up, {} AS down, SUM(ping_sum) AS ps, {} AS pc \
+             FROM {table} WHERE ts >= ?{filter} GROUP BY monitor_id",
+            d.sum_int("up"),
+            d.sum_int("down"),
+            d.sum_int("ping_count")
+        );
+        self.query_built(sql)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    MonitorId(r.try_get("monitor_id")?),
+                    WindowStats {
+                        up: r.try_get("up")?,
+                        down: r.try_get("down")?,
+                        ping_sum: r.try_get::<Option<f64>, _>("ps")?.unwrap_or(0.0),
+                        ping_count: r.try_get("pc")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// One monitor's buckets from `since`, oldest first, from the finest
+    /// aggregate that covers `span_ms` (minutes up to a day, hours up to a
+    /// month, days beyond): what a response-time chart is drawn from.
+    pub async fn stat_series(
+        &self,
+        id: MonitorId,
+        since: i64,
+        span_ms: i64,
+    ) -> Result<Vec<(i64, WindowStats)>> {
+        let table = if span_ms <= DAY_MS {
+            "stat_minute"
+        } else if span_ms <= 31 * DAY_MS {
+            "stat_hour"
+        } else {
+            "stat_day"
+        };
+        self.query_built(format!(
+            "SELECT ts, up, down, ping_sum, ping_count FROM {table} \
+             WHERE monitor_id = ? AND ts >= ? ORDER BY ts"
+        ))
+        .bind(id.0)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("ts")?,
+                WindowStats {
+                    up: r.try_get("up")?,
+                    down: r.try_get("down")?,
+                    ping_sum: r.try_get("ping_sum")?,
+                    ping_count: r.try_get("ping_count")?,
+                },
+            ))
+        })
+        .collect()
     }
 }

@@ -1,0 +1,425 @@
+//! First-start setup, login, logout and the account page.
+//!
+//! `/setup` exists only while there is no account; with `PICKET_API_TOKEN`
+//! set it also asks for that token, so a fresh deployment on a public
+//! address cannot be claimed by a stranger. A failed login answers the same
+//! for an unknown name and a wrong password (and costs the same time), and
+//! failures are limited per account name and per client address.
+
+use super::layout::{self, Nav};
+use super::{
+    PRE_CSRF_COOKIE, PageError, PageResult, client_addr, csrf_ok, csrf_refused, see_other,
+    set_cookie, viewer,
+};
+use crate::api::{AppState, SESSION_COOKIE, cookie};
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use picket_shared::accounts::{self, SESSION_MAX_MS};
+use picket_shared::auth::{ct_eq, generate_secret};
+use picket_shared::now_ms;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+/// The double-submit token of a form shown before login: the cookie's when
+/// the browser has one, else a new one (set with the page).
+fn pre_token(headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, PRE_CSRF_COOKIE) {
+        Some(t) if t.len() >= 32 && t.len() <= 128 => (t.to_owned(), false),
+        _ => (generate_secret(), true),
+    }
+}
+
+/// Answers `body` and sets the double-submit cookie when it is new.
+fn with_pre_token(
+    st: &AppState,
+    status: StatusCode,
+    token: &str,
+    fresh: bool,
+    body: Markup,
+) -> Response {
+    let mut r = (status, body).into_response();
+    if fresh {
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(st, PRE_CSRF_COOKIE, token, 3600),
+        );
+    }
+    r
+}
+
+/// Whether a pre-login form's token matches its cookie.
+fn pre_token_ok(headers: &HeaderMap, form: &str) -> bool {
+    cookie(headers, PRE_CSRF_COOKIE).is_some_and(|c| !form.is_empty() && ct_eq(c, form))
+}
+
+/// Runs argon2 off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("password hashing does not panic")
+}
+
+#[derive(Deserialize, Default)]
+pub struct SetupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    token: String,
+}
+
+fn setup_markup(st: &AppState, csrf: &str, f: &SetupForm, errors: &[(&str, String)]) -> Markup {
+    let err = |field: &str| {
+        html! { @for (_, m) in errors.iter().filter(|(k, _)| *k == field) { div.field-error { (m) } } }
+    };
+    let invalid = |field: &str| errors.iter().any(|(k, _)| *k == field).then_some("true");
+    layout::bare(
+        "Set up",
+        html! {
+            h1 { "Welcome to Picket" }
+            p.muted { "Create the administrator account. This page disappears once it exists." }
+            form method="post" action="/setup" novalidate {
+                input type="hidden" name="csrf" value=(csrf);
+                @if st.0.bootstrap.is_set() {
+                    label for="token" { "Bootstrap token" }
+                    input #token type="password" name="token" autocomplete="off" required aria-invalid=[invalid("token")];
+                    div.hint { "The value of PICKET_API_TOKEN this cluster was started with." }
+                    (err("token"))
+                }
+                label for="username" { "Username" }
+                input #username type="text" name="username" value=(f.username) autocomplete="username" required autofocus aria-invalid=[invalid("username")];
+                (err("username"))
+                label for="password" { "Password" }
+                input #password type="password" name="password" autocomplete="new-password" required aria-invalid=[invalid("password")];
+                div.hint { "At least 10 characters mixing three of lower case, upper case, digits and symbols, or 16 of any kind." }
+                (err("password"))
+                label for="confirm" { "Repeat the password" }
+                input #confirm type="password" name="confirm" autocomplete="new-password" required aria-invalid=[invalid("confirm")];
+                (err("confirm"))
+                p { button.primary type="submit" { "Create account" } }
+            }
+        },
+    )
+}
+
+pub async fn setup_page(State(st): State<AppState>, headers: HeaderMap) -> PageResult {
+    if st.0.db.account_count().await? > 0 {
+        return Ok(see_other("/login"));
+    }
+    let (token, fresh) = pre_token(&headers);
+    let body = setup_markup(&st, &token, &SetupForm::default(), &[]);
+    Ok(with_pre_token(&st, StatusCode::OK, &token, fresh, body))
+}
+
+pub async fn setup(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<SetupForm>,
+) -> PageResult {
+    if st.0.db.account_count().await? > 0 {
+        return Ok(see_other("/login"));
+    }
+    if !pre_token_ok(&headers, &f.csrf) {
+        return Ok(csrf_refused());
+    }
+    let mut errors = Vec::new();
+    if st.0.bootstrap.is_set() && !st.0.bootstrap.matches(&f.token) {
+        errors.push(("token", "is not this cluster's bootstrap token".to_owned()));
+    }
+    if let Err(m) = accounts::check_username(&f.username) {
+        errors.push(("username", m));
+    }
+    if let Err(m) = accounts::check_password(&f.username, &f.password) {
+        errors.push(("password", m));
+    } else if f.password != f.confirm {
+        errors.push(("confirm", "does not match the password".to_owned()));
+    }
+    if !errors.is_empty() {
+        let body = setup_markup(&st, &f.csrf, &f, &errors);
+        return Ok((StatusCode::BAD_REQUEST, body).into_response());
+    }
+    let password = f.password.clone();
+    let hash = blocking(move || accounts::hash_password(&password)).await;
+    let Some(id) = st.0.db.create_first_account(&f.username, &hash).await? else {
+        // Someone else finished setup first.
+        return Ok(see_other("/login"));
+    };
+    tracing::info!(account = id, username = %f.username, "administrator account created");
+    start_session(&st, id, "/").await
+}
+
+/// Opens a session for `account` and sends the browser to `to`.
+async fn start_session(st: &AppState, account: i64, to: &str) -> PageResult {
+    let s = st.0.db.create_session(account).await?;
+    let mut r = see_other(to);
+    let h = r.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(st, SESSION_COOKIE, &s.token, SESSION_MAX_MS / 1000),
+    );
+    h.append(header::SET_COOKIE, set_cookie(st, PRE_CSRF_COOKIE, "", 0));
+    Ok(r)
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Only a local path (`/…`, not `//host`) is followed after login.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
+}
+
+fn login_markup(csrf: &str, username: &str, next: &str, error: Option<&str>) -> Markup {
+    layout::bare(
+        "Log in",
+        html! {
+            h1 { "Log in" }
+            @if let Some(e) = error { div.alert.error role="alert" { (e) } }
+            form method="post" action="/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                label for="username" { "Username" }
+                input #username type="text" name="username" value=(username) autocomplete="username" required autofocus;
+                label for="password" { "Password" }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                p { button.primary type="submit" { "Log in" } }
+            }
+        },
+    )
+}
+
+pub async fn login_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> PageResult {
+    if st.0.db.account_count().await? == 0 {
+        return Ok(see_other("/setup"));
+    }
+    let (token, fresh) = pre_token(&headers);
+    let next = safe_next(q.next.as_deref().unwrap_or("/"));
+    let body = login_markup(&token, "", next, None);
+    Ok(with_pre_token(&st, StatusCode::OK, &token, fresh, body))
+}
+
+/// What a failed login answers, whatever failed.
+const LOGIN_FAILED: &str = "Wrong username or password.";
+
+pub async fn login(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> PageResult {
+    if !pre_token_ok(&headers, &f.csrf) {
+        return Ok(csrf_refused());
+    }
+    let next = safe_next(&f.next).to_owned();
+    let now = now_ms();
+    let keys = [
+        format!("account:{}", f.username.to_lowercase()),
+        format!("addr:{}", client_addr(&headers, peer)),
+    ];
+    let refused = {
+        let limiter = st.0.logins.lock().expect("limiter lock");
+        keys.iter().find_map(|k| limiter.check(k, now).err())
+    };
+    if let Some(ms) = refused {
+        let minutes = (ms + 59_999) / 60_000;
+        let msg = format!(
+            "Too many failed logins. Try again in {minutes} minute{}.",
+            if minutes == 1 { "" } else { "s" }
+        );
+        let body = login_markup(&f.csrf, &f.username, &next, Some(&msg));
+        let mut r = (StatusCode::TOO_MANY_REQUESTS, body).into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, (ms / 1000 + 1).into());
+        return Ok(r);
+    }
+    let account = st.0.db.account_by_name(&f.username).await?;
+    let hash = account.as_ref().filter(|a| a.active).map_or_else(
+        || accounts::decoy_hash().to_owned(),
+        |a| a.password_hash.clone(),
+    );
+    let password = f.password.clone();
+    let matches = blocking(move || accounts::verify_password(&password, &hash)).await;
+    match account.filter(|a| a.active && matches) {
+        Some(a) => {
+            {
+                let mut limiter = st.0.logins.lock().expect("limiter lock");
+                keys.iter().for_each(|k| limiter.succeed(k));
+            }
+            tracing::info!(account = a.id, "login");
+            start_session(&st, a.id, &next).await
+        }
+        None => {
+            {
+                let mut limiter = st.0.logins.lock().expect("limiter lock");
+                keys.iter().for_each(|k| limiter.fail(k, now));
+            }
+            tracing::info!(username = %f.username, "failed login");
+            let body = login_markup(&f.csrf, &f.username, &next, Some(LOGIN_FAILED));
+            Ok((StatusCode::UNAUTHORIZED, body).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    let session = match viewer(&st, &headers, "/").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    if !csrf_ok(&session, Some(&f.csrf)) {
+        return Ok(csrf_refused());
+    }
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        st.0.db.end_session(token).await?;
+    }
+    let mut r = see_other("/login");
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(&st, SESSION_COOKIE, "", 0));
+    Ok(r)
+}
+
+fn account_markup(
+    session: &picket_shared::db::Session,
+    errors: &[(&str, String)],
+    done: bool,
+) -> Markup {
+    let err = |field: &str| {
+        html! { @for (_, m) in errors.iter().filter(|(k, _)| *k == field) { div.field-error { (m) } } }
+    };
+    layout::page(
+        "Account",
+        session,
+        Nav::Account,
+        html! {
+            h1 { "Account" }
+            p.muted { "Logged in as " strong { (session.username) } "." }
+            div.panel style="max-width:480px" {
+                h2 style="margin-top:0" { "Change password" }
+                @if done { div.alert.ok role="status" { "Password changed. Your other sessions have been logged out." } }
+                form method="post" action="/account/password" {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    label for="current" { "Current password" }
+                    input #current type="password" name="current" autocomplete="current-password" required;
+                    (err("current"))
+                    label for="password" { "New password" }
+                    input #password type="password" name="password" autocomplete="new-password" required;
+                    (err("password"))
+                    label for="confirm" { "Repeat the new password" }
+                    input #confirm type="password" name="confirm" autocomplete="new-password" required;
+                    (err("confirm"))
+                    p { button.primary type="submit" { "Change password" } }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountQuery {
+    changed: Option<String>,
+}
+
+pub async fn account_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AccountQuery>,
+) -> PageResult {
+    let session = match viewer(&st, &headers, "/account").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    Ok(account_markup(&session, &[], q.changed.is_some()).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn change_password(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<PasswordForm>,
+) -> PageResult {
+    let session = match viewer(&st, &headers, "/account").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    if !csrf_ok(&session, Some(&f.csrf)) {
+        return Ok(csrf_refused());
+    }
+    let account =
+        st.0.db
+            .account_by_name(&session.username)
+            .await?
+            .ok_or_else(|| PageError(StatusCode::NOT_FOUND, "account not found".into()))?;
+    let mut errors = Vec::new();
+    let (current, hash) = (f.current.clone(), account.password_hash.clone());
+    if !blocking(move || accounts::verify_password(&current, &hash)).await {
+        errors.push(("current", "is not your current password".to_owned()));
+    }
+    if let Err(m) = accounts::check_password(&session.username, &f.password) {
+        errors.push(("password", m));
+    } else if f.password != f.confirm {
+        errors.push(("confirm", "does not match the new password".to_owned()));
+    }
+    if !errors.is_empty() {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            account_markup(&session, &errors, false),
+        )
+            .into_response());
+    }
+    let password = f.password.clone();
+    let hash = blocking(move || accounts::hash_password(&password)).await;
+    let keep = cookie(&headers, SESSION_COOKIE);
+    st.0.db.set_password(account.id, &hash, keep).await?;
+    tracing::info!(account = account.id, "password changed");
+    Ok(see_other("/account?changed=1"))
+}

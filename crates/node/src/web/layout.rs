@@ -1,0 +1,129 @@
+//! The page shell and the pieces every page uses: the header with its
+//! navigation, the status badge (a word and a symbol, never colour alone)
+//! and the beat bar.
+
+use maud::{DOCTYPE, Markup, html};
+use picket_shared::VERSION;
+use picket_shared::db::{Session, State};
+use picket_shared::model::{Heartbeat, Status};
+
+/// Where a page sits in the navigation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Dashboard,
+    NewMonitor,
+    Account,
+    None,
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="color-scheme" content="light dark";
+            title { (title) " · Picket" }
+            link rel="stylesheet" href={ "/static/app.css?v=" (VERSION) };
+            script src={ "/static/app.js?v=" (VERSION) } defer {}
+        }
+    }
+}
+
+/// A page for someone logged in.
+pub fn page(title: &str, session: &Session, nav: Nav, body: Markup) -> Markup {
+    let current = |n: Nav| if n == nav { Some("page") } else { None };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/" { "◉ " span { "Picket" } }
+                    nav aria-label="Main" {
+                        a href="/" aria-current=[current(Nav::Dashboard)] { "Dashboard" }
+                        a href="/monitors/new" aria-current=[current(Nav::NewMonitor)] { "New monitor" }
+                    }
+                    div.who {
+                        button #theme-toggle type="button" hidden title="Switch between light and dark" { "◐ Theme" }
+                        a href="/account" aria-current=[current(Nav::Account)] { (session.username) }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            button.link type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main #main { (body) }
+            }
+        }
+    }
+}
+
+/// A page with no navigation: setup, login, errors.
+pub fn bare(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title))
+            body {
+                main.narrow #main {
+                    p { a.brand href="/" style="font-weight:700;font-size:20px;text-decoration:none" { "◉ Picket" } }
+                    div.panel { (body) }
+                }
+            }
+        }
+    }
+}
+
+/// A state's badge: symbol and word.
+pub fn badge(state: State) -> Markup {
+    let word = match state {
+        State::Up => "✓ Up",
+        State::Down => "✕ Down",
+        State::Pending => "… Pending",
+        State::Maintenance => "◆ Maintenance",
+        State::Paused => "‖ Paused",
+    };
+    html! { span class={ "st st-" (state.as_str()) } { (word) } }
+}
+
+/// The state a beat's status shows as.
+pub fn beat_state(s: Status) -> State {
+    State::of(true, Some(s))
+}
+
+/// The last beats as a bar, oldest left; each beat's time, status, response
+/// time and message in its tooltip.
+pub fn beat_bar(beats: &[Heartbeat], wide: bool) -> Markup {
+    html! {
+        div class=(if wide { "beats wide" } else { "beats" }) role="img"
+            aria-label={ (beats.len()) " recent checks, "
+                (beats.iter().filter(|b| b.status == Status::Down).count()) " down" } {
+            @for b in beats {
+                i class={ "b-" (beat_state(b.status).as_str()) }
+                    title={ (super::human(b.time)) " " (b.status.as_str().to_uppercase())
+                        @if let Some(p) = b.ping { " " (p.round()) " ms" }
+                        @if !b.msg.is_empty() { " — " (b.msg) } } {}
+            }
+        }
+    }
+}
+
+/// A field's error, shown under it.
+pub fn field_error(errors: &[picket_shared::monitor::FieldError], field: &str) -> Markup {
+    html! {
+        @for e in errors.iter().filter(|e| e.field == field) {
+            div.field-error id={ "err-" (field) } { (e.msg) }
+        }
+    }
+}
+
+/// A percentage with two decimals, or a dash without data.
+pub fn percent(f: Option<f64>) -> String {
+    f.map_or_else(|| "–".into(), |f| format!("{:.2} %", f * 100.0))
+}
+
+/// Milliseconds, or a dash.
+pub fn millis(f: Option<f64>) -> String {
+    f.map_or_else(|| "–".into(), |f| format!("{} ms", f.round()))
+}

@@ -1,0 +1,204 @@
+//! The dashboard: server-rendered pages (maud, escaped by construction)
+//! served by every node under `/`, so the balancer may send a browser to any
+//! of them. Sessions live in the database, so a login on one node is a
+//! login on all. The stylesheet and the small script are files of this
+//! crate, embedded in the binary; every page works without the script
+//! except live updates.
+//!
+//! Every form carries a CSRF token: the session's once logged in; before
+//! that (login, setup) a double-submit token, the same random value in a
+//! cookie and in the form.
+
+mod auth;
+mod board;
+mod form;
+mod layout;
+mod monitor;
+
+use crate::api::{AppState, SESSION_COOKIE, cookie};
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use picket_shared::db::{DbError, Session};
+use picket_shared::now_ms;
+
+/// The cookie holding the double-submit CSRF token of the login and setup forms.
+const PRE_CSRF_COOKIE: &str = "picket_csrf";
+
+/// The pages' routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(board::page))
+        .route("/setup", get(auth::setup_page).post(auth::setup))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/account", get(auth::account_page))
+        .route("/account/password", post(auth::change_password))
+        .route("/monitors/new", get(form::new_page).post(form::create))
+        .route("/monitors/{id}", get(monitor::page))
+        .route(
+            "/monitors/{id}/edit",
+            get(form::edit_page).post(form::update),
+        )
+        .route("/monitors/{id}/pause", post(monitor::pause))
+        .route("/monitors/{id}/resume", post(monitor::resume))
+        .route(
+            "/monitors/{id}/delete",
+            get(monitor::delete_page).post(monitor::delete),
+        )
+        .route("/static/{file}", get(asset))
+}
+
+/// A page's failure: a database problem or a missing thing, shown as a page.
+pub struct PageError(StatusCode, String);
+
+impl From<DbError> for PageError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound(what) => {
+                PageError(StatusCode::NOT_FOUND, format!("{what} not found"))
+            }
+            DbError::Unavailable(_) => PageError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database cannot be reached just now; try again in a moment.".into(),
+            ),
+            other => {
+                tracing::error!(cause = %other, "page failed");
+                PageError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let title = self.0.canonical_reason().unwrap_or("Error");
+        let body = layout::bare(
+            title,
+            maud::html! {
+                h1 { (title) }
+                p { (self.1) }
+                p { a href="/" { "Back to the dashboard" } }
+            },
+        );
+        (self.0, body).into_response()
+    }
+}
+
+pub type PageResult = Result<Response, PageError>;
+
+/// Who is looking: the session of the request's cookie, or the answer to
+/// give instead (to `/setup` before there is any account, else to `/login`).
+async fn viewer(st: &AppState, headers: &HeaderMap, path: &str) -> Result<Session, Response> {
+    let session = match cookie(headers, SESSION_COOKIE) {
+        Some(token) => match st.0.db.session(token, now_ms()).await {
+            Ok(s) => s,
+            Err(e) => return Err(PageError::from(e).into_response()),
+        },
+        None => None,
+    };
+    if let Some(s) = session {
+        return Ok(s);
+    }
+    match st.0.db.account_count().await {
+        Ok(0) => Err(Redirect::to("/setup").into_response()),
+        Ok(_) => Err(Redirect::to(&format!("/login?next={}", encode(path))).into_response()),
+        Err(e) => Err(PageError::from(e).into_response()),
+    }
+}
+
+/// Whether a form's CSRF token is the session's.
+fn csrf_ok(session: &Session, form_token: Option<&str>) -> bool {
+    form_token.is_some_and(|t| picket_shared::auth::ct_eq(t, &session.csrf))
+}
+
+fn csrf_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        layout::bare(
+            "Form expired",
+            maud::html! {
+                h1 { "This form has expired" }
+                p { "Its security token did not match. Go back, reload the page and send it again." }
+            },
+        ),
+    )
+        .into_response()
+}
+
+/// Percent-encodes a query value.
+pub fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A `Set-Cookie` value with the flags every Picket cookie carries:
+/// `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` when the public URL is
+/// https. `max_age` 0 deletes it.
+fn set_cookie(st: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure =
+        st.0.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"));
+    let v = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A redirect after a successful form (303: the browser follows with GET).
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// The embedded stylesheet and script, cached for a day (their URLs carry
+/// the version, so an upgrade is fetched at once).
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (
+            include_str!("../../assets/app.css"),
+            "text/css; charset=utf-8",
+        ),
+        "app.js" => (
+            include_str!("../../assets/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The client's address, for the failed-login limiter: `X-Real-IP` as the
+/// balancer sets it from the connection it accepted, else the peer.
+fn client_addr(headers: &HeaderMap, peer: std::net::SocketAddr) -> String {
+    headers
+        .get("x-real-ip")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 64)
+        .map_or_else(|| peer.ip().to_string(), str::to_owned)
+}
+
+/// Epoch ms as an RFC 3339 instant, UTC (pages show it; the script turns it
+/// into the reader's local time).
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// Epoch ms as text a person reads, UTC.
+fn human(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
