@@ -44,6 +44,11 @@
       (byId[String(b.monitorID)] || []).forEach(function (row) { apply(row, b); });
     });
     src.addEventListener("reset", function () { location.reload(); });
+    // A page left open in the back/forward cache would hold its stream (and
+    // one of the browser's few connections to this host); close it, and
+    // show fresh figures when the page comes back.
+    window.addEventListener("pagehide", function () { src.close(); });
+    window.addEventListener("pageshow", function (e) { if (e.persisted) location.reload(); });
 
     function apply(row, b) {
       var w = WORDS[b.status];

@@ -8,6 +8,7 @@
 //! - [`api`]: a JSON client for a node's API.
 //! - [`receiver`]: a notification receiver that records what providers send.
 //! - [`smtp`]: a real SMTP server (aiosmtpd) for the email provider.
+//! - [`browser`]: headless Chromium over WebDriver, for the pages.
 //! - [`net`]: ports, a cuttable TCP proxy, an HTTP client; [`dns`]: a tiny
 //!   authoritative DNS server.
 //! - [`wait`]: [`eventually`], the one way tests wait for something to happen.
@@ -16,6 +17,7 @@
 //! reaches nothing outside the machine.
 
 pub mod api;
+pub mod browser;
 pub mod cluster;
 pub mod db;
 pub mod dns;

@@ -131,7 +131,11 @@ pub async fn page(
             div.panel { p { "No monitor matches this filter. " a href="/" { "Show all" } } }
         } @else {
             p.muted {
-                @if filtered { (page.total) " of " (total) " monitors match" } @else { (total) " monitors" }
+                @if filtered {
+                    (page.total) " of " (total) " monitors match"
+                } @else {
+                    (total) @if total == 1 { " monitor" } @else { " monitors" }
+                }
             }
             table.list {
                 thead { tr {

@@ -261,7 +261,7 @@ pub fn chart(series: &[(i64, WindowStats)], from: i64, to: i64) -> Markup {
     let top = nice_ceiling(max);
     let span = (to - from).max(1) as f64;
     let x = |ts: i64| LEFT + (ts - from) as f64 / span * (W - LEFT - 4.0);
-    let y = |p: f64| (H - BOTTOM) - p / top * (H - BOTTOM - 8.0);
+    let y = |p: f64| (H - BOTTOM) - p / top * (H - BOTTOM - 18.0);
     // Consecutive buckets are joined; a missing bucket breaks the line.
     let step = series
         .windows(2)
@@ -306,7 +306,7 @@ pub fn chart(series: &[(i64, WindowStats)], from: i64, to: i64) -> Markup {
                         @if top < 10.0 { (format!("{v:.1}")) } @else { (v.round()) }
                     }
                 }
-                text x="2" y="12" { "ms" }
+                text x=(LEFT + 4.0) y="11" { "ms" }
                 @for ts in &downs {
                     rect.downband x=(x(*ts)) y=(H - BOTTOM - 6.0) width=(band) height="6" {
                         title { "failures at " (human(*ts)) }
