@@ -1,0 +1,463 @@
+//! The dashboard's pages over HTTP against a real node and database: what
+//! users typed is escaped, every form needs its CSRF token, a failed login
+//! says the same whatever failed and is rate limited, and with 10,000
+//! monitors the dashboard counts, pages and filters right.
+
+use picket_shared::model::{Heartbeat, Status};
+use picket_shared::{MonitorId, NodeId};
+use picket_testkit::db::{backends, sqlite};
+use picket_testkit::monitors;
+use picket_testkit::node::spawn_node;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+const PASSWORD: &str = "Correct-Horse-Battery-9";
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form body, as a browser sends it.
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A session for a new admin account: its cookie header and CSRF token.
+async fn logged_in(db: &picket_shared::db::Db) -> (String, String) {
+    let hash = picket_shared::accounts::hash_password(PASSWORD);
+    let id = db
+        .create_first_account("admin", &hash)
+        .await
+        .unwrap()
+        .unwrap();
+    let s = db.create_session(id).await.unwrap();
+    (format!("picket_session={}", s.token), s.csrf)
+}
+
+async fn get(base: &str, path: &str, cookie: &str) -> (StatusCode, String) {
+    let r = http()
+        .get(format!("{base}{path}"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post(base: &str, path: &str, cookie: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    http()
+        .post(format!("{base}{path}"))
+        .header(COOKIE, cookie)
+        .header(CONTENT_TYPE, FORM)
+        .body(form_body(form))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The double-submit token a pre-login page sets, and its cookie.
+async fn pre_login(base: &str, path: &str) -> (String, String) {
+    let r = http().get(format!("{base}{path}")).send().await.unwrap();
+    let cookie = r
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("picket_csrf="))
+        .expect("a CSRF cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = cookie.trim_start_matches("picket_csrf=").to_owned();
+    (cookie, token)
+}
+
+#[tokio::test]
+async fn what_users_typed_is_shown_as_text() {
+    let t = sqlite().await;
+    let node = spawn_node(&t.url, "n1", &[]).await;
+    let base = format!("http://{}", node.addr);
+    let (cookie, _) = logged_in(&t.db).await;
+    monitors::register(&t.db, "elsewhere", "127.0.0.1:1").await;
+    let evil = "<script>alert(1)</script>";
+    let channel =
+        t.db.create_channel(&picket_shared::db::ChannelInput {
+            name: format!("ops {evil}"),
+            kind: "webhook".into(),
+            config: json!({"webhookURL": "http://127.0.0.1:1/"}),
+            is_default: false,
+            active: true,
+            rate_per_minute: 10,
+            apply_existing: false,
+        })
+        .await
+        .unwrap();
+    let m =
+        t.db.create_monitor(&monitors::valid(json!({
+            "name": format!("shop {evil}"), "type": "keyword",
+            "url": "https://shop.test/?q=\"><img src=x onerror=alert(2)>",
+            "keyword": "\" onfocus=\"alert(3)", "description": format!("about {evil}"),
+            "interval": 60, "node_id": "elsewhere", "notificationIDList": [channel.id],
+        })))
+        .await
+        .unwrap();
+    for path in [
+        "/".to_owned(),
+        format!("/monitors/{}", m.id),
+        format!("/monitors/{}/edit", m.id),
+        format!("/monitors/{}/delete", m.id),
+        format!("/monitors/new?clone={}", m.id),
+        format!("/?q={}", urlencode(evil)),
+    ] {
+        let (status, body) = get(&base, &path, &cookie).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!body.contains(evil), "{path}: raw markup in\n{body}");
+        assert!(!body.contains("<img src=x"), "{path}");
+        assert!(
+            !body.contains("\" onfocus=\"alert"),
+            "{path}: out of an attribute"
+        );
+    }
+    let (_, page) = get(&base, &format!("/monitors/{}", m.id), &cookie).await;
+    assert!(
+        page.contains("shop &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("about &lt;script&gt;"), "the description");
+    assert!(page.contains("ops &lt;script&gt;"), "the channel's name");
+    let (_, form) = get(&base, &format!("/monitors/{}/edit", m.id), &cookie).await;
+    assert!(
+        form.contains("value=\"&quot; onfocus=&quot;alert(3)\""),
+        "{form}"
+    );
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn every_form_needs_its_csrf_token_and_a_refused_one_changes_nothing() {
+    for t in backends().await {
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let base = format!("http://{}", node.addr);
+        let (cookie, csrf) = logged_in(&t.db).await;
+        monitors::register(&t.db, "elsewhere", "127.0.0.1:1").await;
+        let m =
+            t.db.create_monitor(&monitors::http(
+                "keep",
+                Some("elsewhere"),
+                "https://a.test/",
+            ))
+            .await
+            .unwrap();
+        let new = [
+            ("type", "http"),
+            ("name", "x"),
+            ("url", "https://b.test/"),
+            ("interval", "60"),
+        ];
+        let del = format!("/monitors/{}/delete", m.id);
+        let pause = format!("/monitors/{}/pause", m.id);
+        for token in [None, Some("forged")] {
+            let mut form = new.to_vec();
+            if let Some(tk) = token {
+                form.push(("csrf", tk));
+            }
+            let csrf_only: Vec<(&str, &str)> = token.map(|tk| ("csrf", tk)).into_iter().collect();
+            for (path, f) in [
+                ("/monitors/new", &form[..]),
+                (&del[..], &csrf_only[..]),
+                (&pause[..], &csrf_only[..]),
+                ("/logout", &csrf_only[..]),
+            ] {
+                let r = post(&base, path, &cookie, f).await;
+                assert_eq!(r.status(), 403, "{}: {path} with {token:?}", t.label);
+            }
+        }
+        let all = t.db.monitors(None).await.unwrap();
+        assert_eq!(all.len(), 1, "{}: nothing created or deleted", t.label);
+        assert!(all[0].active(), "{}: not paused", t.label);
+        let (status, _) = get(&base, "/", &cookie).await;
+        assert_eq!(status, 200, "{}: still logged in", t.label);
+
+        // With the session's token, the same forms work.
+        let mut form = new.to_vec();
+        form.push(("csrf", &csrf));
+        let r = post(&base, "/monitors/new", &cookie, &form).await;
+        assert_eq!(r.status(), 303, "{}", t.label);
+        assert!(
+            r.headers()[LOCATION]
+                .to_str()
+                .unwrap()
+                .starts_with("/monitors/")
+        );
+        let r = post(&base, &del, &cookie, &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 303, "{}", t.label);
+        assert!(t.db.monitor(m.id).await.unwrap().is_none(), "{}", t.label);
+
+        // Before login, the login form's token is a double-submit cookie.
+        let r = post(
+            &base,
+            "/login",
+            "",
+            &[("csrf", "x"), ("username", "admin"), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(r.status(), 403, "{}: no cookie", t.label);
+        let (pre, token) = pre_login(&base, "/login").await;
+        let r = post(
+            &base,
+            "/login",
+            &pre,
+            &[
+                ("csrf", "other"),
+                ("username", "admin"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(
+            r.status(),
+            403,
+            "{}: a token that is not the cookie's",
+            t.label
+        );
+        let r = post(
+            &base,
+            "/login",
+            &pre,
+            &[
+                ("csrf", &token),
+                ("username", "admin"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "{}", t.label);
+        let set: Vec<&str> = r
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let session = set
+            .iter()
+            .find(|c| c.starts_with("picket_session="))
+            .expect("a session cookie");
+        assert!(
+            session.contains("HttpOnly")
+                && session.contains("SameSite=Lax")
+                && !session.contains("Secure"),
+            "{session}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failed_login_says_the_same_whatever_failed_and_repeated_ones_are_refused() {
+    let t = sqlite().await;
+    let node = spawn_node(
+        &t.url,
+        "n1",
+        &["--public-url", "https://status.example.test"],
+    )
+    .await;
+    let base = format!("http://{}", node.addr);
+    logged_in(&t.db).await;
+    let (pre, token) = pre_login(&base, "/login").await;
+    let login = |user: &'static str, password: &'static str, addr: &'static str| {
+        let (pre, token, base) = (pre.clone(), token.clone(), base.clone());
+        async move {
+            http()
+                .post(format!("{base}/login"))
+                .header(COOKIE, pre)
+                .header("X-Real-IP", addr)
+                .header(CONTENT_TYPE, FORM)
+                .body(form_body(&[
+                    ("csrf", token.as_str()),
+                    ("username", user),
+                    ("password", password),
+                ]))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let alert = |body: &str| -> String {
+        let start = body.find("role=\"alert\">").expect("an alert") + 13;
+        body[start..start + body[start..].find('<').unwrap()].to_owned()
+    };
+    let unknown = login("nobody", PASSWORD, "10.0.0.1").await;
+    let wrong = login("admin", "Wrong-Password-1", "10.0.0.1").await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(wrong.status(), 401);
+    let (a, b) = (
+        alert(&unknown.text().await.unwrap()),
+        alert(&wrong.text().await.unwrap()),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a, "Wrong username or password.");
+
+    // Five failures for one account: even its right password waits.
+    for _ in 0..4 {
+        assert_eq!(
+            login("admin", "Wrong-Password-1", "10.0.0.2")
+                .await
+                .status(),
+            401
+        );
+    }
+    let r = login("admin", PASSWORD, "10.0.0.3").await;
+    assert_eq!(r.status(), 429, "the account is locked for a while");
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(r.text().await.unwrap().contains("Too many failed logins"));
+
+    // Five failures from one address, whatever names they try, lock that
+    // address; another address is not affected by it.
+    let t2 = sqlite().await;
+    let node2 = spawn_node(&t2.url, "n1", &[]).await;
+    let base2 = format!("http://{}", node2.addr);
+    logged_in(&t2.db).await;
+    let (pre2, token2) = pre_login(&base2, "/login").await;
+    let login2 = |user: String, password: &'static str, addr: &'static str| {
+        let (pre, token, base) = (pre2.clone(), token2.clone(), base2.clone());
+        async move {
+            http()
+                .post(format!("{base}/login"))
+                .header(COOKIE, pre)
+                .header("X-Real-IP", addr)
+                .header(CONTENT_TYPE, FORM)
+                .body(form_body(&[
+                    ("csrf", token.as_str()),
+                    ("username", &user),
+                    ("password", password),
+                ]))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for i in 0..5 {
+        assert_eq!(
+            login2(format!("guess{i}"), "Wrong-Password-1", "10.9.9.9").await,
+            401
+        );
+    }
+    assert_eq!(login2("admin".into(), PASSWORD, "10.9.9.9").await, 429);
+    assert_eq!(login2("admin".into(), PASSWORD, "10.8.8.8").await, 303);
+
+    // With an https public URL every cookie is Secure.
+    let r = http().get(format!("{base}/login")).send().await.unwrap();
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.contains("; Secure"), "{set}");
+    let r = http().get(format!("{base2}/login")).send().await.unwrap();
+    let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(!set.contains("Secure"), "plain http: {set}");
+}
+
+#[tokio::test]
+async fn ten_thousand_monitors_count_page_and_filter_right() {
+    let t = sqlite().await;
+    monitors::register(&t.db, "ghost", "127.0.0.1:1").await;
+    monitors::bulk(&t.db, "ghost", "svc", 10_000).await;
+    let node = spawn_node(&t.url, "n1", &[]).await;
+    let base = format!("http://{}", node.addr);
+    let (cookie, _) = logged_in(&t.db).await;
+    // One beat each: by index, every fourth active monitor down.
+    let all = t.db.monitors(None).await.unwrap();
+    let beats: Vec<Heartbeat> = all
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Heartbeat {
+            monitor_id: m.id,
+            node_id: NodeId::from("ghost"),
+            status: if i % 4 == 0 { Status::Down } else { Status::Up },
+            time: picket_shared::now_ms(),
+            ping: Some(12.0),
+            msg: "seeded".into(),
+            important: true,
+            duration: 0,
+            retries: 0,
+        })
+        .collect();
+    for chunk in beats.chunks(1_000) {
+        t.db.insert_heartbeats(chunk).await.unwrap();
+    }
+    // By index: paused every 10th (i % 10 == 9), down where i % 4 == 0.
+    let paused = (0..10_000).filter(|i| i % 10 == 9).count();
+    let down = (0..10_000).filter(|i| i % 10 != 9 && i % 4 == 0).count();
+    let up = 10_000 - paused - down;
+
+    let (status, body) = get(&base, "/", &cookie).await;
+    assert_eq!(status, 200);
+    let count = |body: &str, state: &str| -> usize {
+        let at = body.find(&format!("data-count=\"{state}\"")).unwrap();
+        let b = at + body[at..].find("<b>").unwrap() + 3;
+        body[b..b + body[b..].find('<').unwrap()].parse().unwrap()
+    };
+    assert_eq!(count(&body, "down"), down);
+    assert_eq!(count(&body, "up"), up);
+    assert_eq!(count(&body, "paused"), paused);
+    assert_eq!(count(&body, "pending"), 0);
+    let rows = |body: &str| body.matches("<tr data-monitor=").count();
+    assert_eq!(rows(&body), 50, "one page, not the fleet");
+    assert!(body.contains("Page 1 of 200"));
+    assert!(
+        body.contains("svc-00000") && !body.contains("svc-00050"),
+        "sorted by name"
+    );
+
+    let (_, last) = get(&base, "/?page=200", &cookie).await;
+    assert_eq!(rows(&last), 50);
+    assert!(last.contains("svc-09999") && last.contains("Page 200 of 200"));
+    let (_, beyond) = get(&base, "/?page=201", &cookie).await;
+    assert!(beyond.contains("No monitor matches"));
+
+    let (_, downs) = get(&base, "/?status=down&sort=name", &cookie).await;
+    assert!(
+        downs.contains(&format!("{down} of 10000 monitors match")),
+        "{}",
+        &downs[..200.min(downs.len())]
+    );
+    assert_eq!(rows(&downs), 50);
+    assert_eq!(
+        downs.matches("st st-down").count(),
+        50 + 1,
+        "every row down (and its count)"
+    );
+    let (_, ports) = get(&base, "/?type=port&q=svc-0999", &cookie).await;
+    // svc-09990..svc-09999 whose index % 3 == 2: 9992, 9995, 9998.
+    assert!(
+        ports.contains("3 of 10000 monitors match"),
+        "type and search together"
+    );
+    for name in ["svc-09992", "svc-09995", "svc-09998"] {
+        assert!(ports.contains(name), "{name}");
+    }
+    let (_, next) = get(&base, "/?status=up&page=2", &cookie).await;
+    assert!(
+        next.contains("href=\"/?status=up&amp;page=3\""),
+        "the pager keeps the filter"
+    );
+
+    // A monitor page among them.
+    let (status, page) = get(
+        &base,
+        &format!("/monitors/{}", MonitorId(all[0].id.0)),
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("svc-00000") && page.contains("seeded") && page.contains("st st-down"));
+}
