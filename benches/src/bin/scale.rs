@@ -10,6 +10,7 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use picket_benches::{cpu_ticks, proc_status_kb, stop, wait_up};
 use picket_shared::db::Db;
 use picket_shared::{NodeId, now_ms};
 use picket_testkit::farm::Farm;
@@ -262,31 +263,6 @@ async fn spawn_node(a: &Args, url: &str) -> anyhow::Result<(tokio::process::Chil
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 
-async fn wait_up(base: &str) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    for _ in 0..600 {
-        if http
-            .get(format!("{base}/api/v1/status"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("node did not come up")
-}
-
-async fn stop(child: &mut tokio::process::Child) {
-    if let Some(pid) = child.id() {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-}
-
 /// The notification phase: a webhook channel on every monitor, then
 /// `a.flip` % of the targets fail at once. Returns the summary line.
 async fn flip(a: &Args, db: &Db, farm: &Farm, pid: u32) -> anyhow::Result<String> {
@@ -419,24 +395,6 @@ async fn insert_monitors(db: &Db, farm: &Farm, n: usize, interval: u64) -> anyho
         .await?;
     tx.commit().await?;
     Ok(())
-}
-
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields after the command: state is [0]; utime [11], stime [12].
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-}
-
-fn proc_status_kb(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A scraped Prometheus exposition.
