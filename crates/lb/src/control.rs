@@ -204,6 +204,20 @@ impl BackgroundService for Control {
                         };
                         let _ = reply.send(ok);
                     }
+                    Command::VerifySession { token, csrf, reply } => {
+                        let now = picket_shared::now_ms();
+                        let ok = match db.get().await {
+                            Ok(d) => d.session(&token, now).await.map_or_else(
+                                |e| {
+                                    tracing::warn!(cause = %e, "session check failed");
+                                    false
+                                },
+                                |s| s.is_some_and(|s| picket_shared::auth::ct_eq(&csrf, &s.csrf)),
+                            ),
+                            Err(_) => false,
+                        };
+                        let _ = reply.send(ok);
+                    }
                     Command::Refresh { reply } => {
                         refresher.run_once(db.get().await).await;
                         let _ = reply.send(());

@@ -484,6 +484,23 @@ pub async fn authorized(s: &Arc<Shared>, authorization: Option<&str>) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a dashboard session (its cookie, and its CSRF token in the
+/// `X-CSRF-Token` header, as the pages' script sends them) is live: the
+/// dashboard's cluster page calls the admin endpoints this way.
+pub async fn session_authorized(s: &Arc<Shared>, cookie: Option<&str>, csrf: Option<&str>) -> bool {
+    let (Some(token), Some(csrf)) = (cookie, csrf) else {
+        return false;
+    };
+    if token.is_empty() || csrf.is_empty() || token.len() > 256 || csrf.len() > 256 {
+        return false;
+    }
+    let (token, csrf) = (token.to_owned(), csrf.to_owned());
+    let verify = |reply| Command::VerifySession { token, csrf, reply };
+    ask(&s.commands, verify, COMMAND_TIMEOUT)
+        .await
+        .unwrap_or(false)
+}
+
 /// Asks the control service to rebuild the view now and waits for it.
 pub async fn refresh_now(s: &Arc<Shared>) -> bool {
     let refresh = |reply| Command::Refresh { reply };

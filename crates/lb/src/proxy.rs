@@ -104,12 +104,23 @@ impl Lb {
     }
 
     async fn admin(&self, session: &Session) -> Option<Reply> {
-        let h = session
-            .req_header()
-            .headers
+        let headers = &session.req_header().headers;
+        let h = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if local::authorized(&self.shared, h).await {
+        let by_session = || {
+            let cookie = headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(k, _)| *k == "picket_session")
+                .map(|(_, v)| v.trim());
+            let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+            local::session_authorized(&self.shared, cookie, csrf)
+        };
+        if local::authorized(&self.shared, h).await || (h.is_none() && by_session().await) {
             None
         } else {
             Some(

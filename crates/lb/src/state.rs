@@ -19,6 +19,13 @@ pub enum Command {
         token: String,
         reply: oneshot::Sender<bool>,
     },
+    /// Does this dashboard session cookie open a live session whose CSRF
+    /// token is `csrf`?
+    VerifySession {
+        token: String,
+        csrf: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// Rebuild the node view now (`POST /api/update-loads`).
     Refresh { reply: oneshot::Sender<()> },
 }

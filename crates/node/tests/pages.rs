@@ -461,3 +461,103 @@ async fn ten_thousand_monitors_count_page_and_filter_right() {
     assert_eq!(status, 200);
     assert!(page.contains("svc-00000") && page.contains("seeded") && page.contains("st st-down"));
 }
+
+#[tokio::test]
+async fn an_api_key_is_shown_once_works_and_stops_when_revoked() {
+    for t in backends().await {
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let base = format!("http://{}", node.addr);
+        let (cookie, csrf) = logged_in(&t.db).await;
+        let r = post(&base, "/keys", &cookie, &[("csrf", &csrf), ("name", "")]).await;
+        assert_eq!(r.status(), 400, "{}: a name is required", t.label);
+        assert!(r.text().await.unwrap().contains("id=\"err-name\""));
+        let r = post(
+            &base,
+            "/keys",
+            &cookie,
+            &[("csrf", "forged"), ("name", "x")],
+        )
+        .await;
+        assert_eq!(r.status(), 403, "{}", t.label);
+        assert!(t.db.api_keys().await.unwrap().is_empty(), "{}", t.label);
+
+        let r = post(
+            &base,
+            "/keys",
+            &cookie,
+            &[("csrf", &csrf), ("name", "deploy <b>")],
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", t.label);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        let body = r.text().await.unwrap();
+        let at = body.find("class=\"key-once\">").expect("the token, once") + 17;
+        let token = body[at..at + body[at..].find('<').unwrap()].to_owned();
+        assert!(body.contains("deploy &lt;b&gt;"), "{}: escaped", t.label);
+        let api = |token: String| {
+            let base = base.clone();
+            async move {
+                http()
+                    .get(format!("{base}/api/v1/monitors"))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        };
+        assert_eq!(
+            api(token.clone()).await,
+            200,
+            "{}: the key opens the API",
+            t.label
+        );
+        let (_, list) = get(&base, "/keys", &cookie).await;
+        assert!(!list.contains(&token), "{}: never shown again", t.label);
+        assert!(list.contains("deploy &lt;b&gt;") && list.contains("active"));
+
+        let id = t.db.api_keys().await.unwrap()[0].id;
+        let r = post(
+            &base,
+            &format!("/keys/{id}/revoke"),
+            &cookie,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "{}", t.label);
+        assert_eq!(api(token).await, 401, "{}: revoked", t.label);
+        let (_, list) = get(&base, "/keys", &cookie).await;
+        assert!(list.contains("revoked"), "{}", t.label);
+        let r = post(&base, "/keys/999/revoke", &cookie, &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 404, "{}", t.label);
+    }
+}
+
+#[tokio::test]
+async fn the_cluster_page_shows_nodes_and_history() {
+    let t = sqlite().await;
+    let node = spawn_node(&t.url, "n1", &[]).await;
+    let base = format!("http://{}", node.addr);
+    let (cookie, _) = logged_in(&t.db).await;
+    monitors::register(&t.db, "n2", "10.0.0.2:3001").await;
+    t.db.create_monitor(&monitors::http("a", Some("n1"), "https://a.test/"))
+        .await
+        .unwrap();
+    t.db.record_event(
+        picket_shared::now_ms(),
+        "failover",
+        Some(&NodeId::from("n2")),
+        3,
+        "n2 <offline> after 3 strikes",
+    )
+    .await
+    .unwrap();
+    let (status, body) = get(&base, "/cluster", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("10.0.0.2:3001") && body.contains("✓ Online"),
+        "{body}"
+    );
+    assert!(body.contains("failover") && body.contains("n2 &lt;offline&gt; after 3 strikes"));
+    assert!(body.contains("data-lb-action=\"/api/trigger-rebalancing\""));
+}

@@ -12,6 +12,8 @@ use picket_shared::model::{Heartbeat, Status};
 pub enum Nav {
     Dashboard,
     NewMonitor,
+    Cluster,
+    Keys,
     Account,
     None,
 }
@@ -43,6 +45,8 @@ pub fn page(title: &str, session: &Session, nav: Nav, body: Markup) -> Markup {
                     nav aria-label="Main" {
                         a href="/" aria-current=[current(Nav::Dashboard)] { "Dashboard" }
                         a href="/monitors/new" aria-current=[current(Nav::NewMonitor)] { "New monitor" }
+                        a href="/cluster" aria-current=[current(Nav::Cluster)] { "Cluster" }
+                        a href="/keys" aria-current=[current(Nav::Keys)] { "API keys" }
                     }
                     div.who {
                         button #theme-toggle type="button" hidden title="Switch between light and dark" { "◐ Theme" }

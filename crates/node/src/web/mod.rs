@@ -11,7 +11,9 @@
 
 mod auth;
 mod board;
+mod cluster;
 mod form;
+mod keys;
 mod layout;
 mod monitor;
 
@@ -48,6 +50,9 @@ pub fn router() -> Router<AppState> {
             "/monitors/{id}/delete",
             get(monitor::delete_page).post(monitor::delete),
         )
+        .route("/cluster", get(cluster::page))
+        .route("/keys", get(keys::page).post(keys::create))
+        .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/static/{file}", get(asset))
 }
 

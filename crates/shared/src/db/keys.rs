@@ -5,7 +5,58 @@ use crate::auth;
 use crate::now_ms;
 use sqlx::Row;
 
+/// An API key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: i64,
+    pub name: String,
+    pub active: bool,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
 impl Db {
+    /// Every API key, newest first.
+    pub async fn api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.query("SELECT id, name, active, created_at, expires_at FROM api_key ORDER BY id DESC")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(ApiKey {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    active: r.try_get::<i64, _>("active")? != 0,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes key `id`: it opens nothing from now on (the row stays, listed
+    /// as revoked).
+    pub async fn revoke_api_key(&self, id: i64) -> Result<()> {
+        let n = self
+            .query("UPDATE api_key SET active = 0 WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        // MySQL counts only rows it changed: a key revoked before is 0 too.
+        let exists = n > 0
+            || self
+                .query("SELECT id FROM api_key WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
+        if !exists {
+            return Err(super::DbError::NotFound(format!("API key {id}")));
+        }
+        Ok(())
+    }
+
     /// Creates an API key; returns its id and the full token (shown only once).
     pub async fn create_api_key(&self, name: &str) -> Result<(i64, String)> {
         let secret = auth::generate_secret();

@@ -61,6 +61,7 @@ pub use accounts::{Account, NewSession, Session};
 pub use cluster::{ClusterEvent, ClusterRequest, Lease, RequestState};
 pub use dialect::Dialect;
 pub use heartbeats::BatchKey;
+pub use keys::ApiKey;
 pub use monitors::{Changes, MonitorRecord};
 pub use notify::{Channel, ChannelInput, Delivery, OutboxRow};
 pub use overview::{Filter, Latest, NumberedBeat, Page, Sort, State};
