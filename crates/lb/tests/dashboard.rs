@@ -208,6 +208,9 @@ async fn an_operator_runs_a_monitor_through_the_pages_and_sees_it_change_live() 
         "{out}"
     );
     b.screenshot("cluster-wide").await;
+    b.open(&url("/channels/new?type=slack")).await;
+    b.wait_text("h1", "New channel", WAIT).await;
+    b.screenshot("channel-form-wide").await;
 
     // Logged out, every page sends the browser to the login.
     b.click("header form button").await;

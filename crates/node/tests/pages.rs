@@ -561,3 +561,151 @@ async fn the_cluster_page_shows_nodes_and_history() {
     assert!(body.contains("failover") && body.contains("n2 &lt;offline&gt; after 3 strikes"));
     assert!(body.contains("data-lb-action=\"/api/trigger-rebalancing\""));
 }
+
+#[tokio::test]
+async fn a_channel_is_made_tested_and_kept_secret_through_its_pages() {
+    for t in backends().await {
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let base = format!("http://{}", node.addr);
+        let (cookie, csrf) = logged_in(&t.db).await;
+        let rx = picket_testkit::receiver::Receiver::start().await;
+        let hook = rx.url("/hook?secret=s3cr3t-value-123456");
+
+        // Bad input: every error at its field, nothing saved.
+        let r = post(
+            &base,
+            "/channels/new",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("type", "webhook"),
+                ("name", ""),
+                ("config.webhookURL", "not a url"),
+                ("extra", "[1]"),
+                ("active", "on"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{}", t.label);
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("id=\"err-config\""),
+            "{}: the JSON settings",
+            t.label
+        );
+        let r = post(
+            &base,
+            "/channels/new",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("type", "webhook"),
+                ("name", ""),
+                ("config.webhookURL", "not a url"),
+                ("active", "on"),
+            ],
+        )
+        .await;
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("id=\"err-name\"") && body.contains("id=\"err-config.webhookURL\""),
+            "{}: {body}",
+            t.label
+        );
+        assert!(t.db.channels().await.unwrap().is_empty(), "{}", t.label);
+
+        let r = post(
+            &base,
+            "/channels/new",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("type", "webhook"),
+                ("name", "ops <i>"),
+                ("config.webhookURL", &hook),
+                ("extra", "{\"webhookContentType\": \"json\"}"),
+                ("active", "on"),
+                ("ratePerMinute", "5"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "{}", t.label);
+        let c = t.db.channels().await.unwrap().remove(0);
+        assert_eq!(
+            (c.name.as_str(), c.rate_per_minute, c.active),
+            ("ops <i>", 5, true),
+            "{}",
+            t.label
+        );
+        assert_eq!(c.config["webhookURL"], hook.as_str());
+
+        // The edit form never holds the secret; saving it unchanged keeps it.
+        let (_, form) = get(&base, &format!("/channels/{}/edit", c.id), &cookie).await;
+        assert!(!form.contains("s3cr3t-value"), "{}: masked", t.label);
+        let attr = "name=\"config.webhookURL\" value=\"";
+        let at = form.find(attr).unwrap() + attr.len();
+        let masked = form[at..at + form[at..].find('"').unwrap()].to_owned();
+        let r = post(
+            &base,
+            &format!("/channels/{}/edit", c.id),
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("type", "webhook"),
+                ("name", "ops"),
+                ("config.webhookURL", &masked),
+                ("active", "on"),
+                ("ratePerMinute", "5"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "{}", t.label);
+        let c = t.db.channel(c.id).await.unwrap().unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.config["webhookURL"].as_str()),
+            ("ops", Some(hook.as_str())),
+            "{}",
+            t.label
+        );
+
+        // A test reaches the receiver and the page says so.
+        let r = post(
+            &base,
+            &format!("/channels/{}/test", c.id),
+            &cookie,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.text().await.unwrap().contains("Test sent to ops"),
+            "{}",
+            t.label
+        );
+        assert_eq!(rx.received().len(), 1, "{}", t.label);
+        let (status, page) = get(&base, &format!("/channels/{}", c.id), &cookie).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Recent deliveries"));
+
+        // Delete after its confirmation page.
+        let (_, confirm) = get(&base, &format!("/channels/{}/delete", c.id), &cookie).await;
+        assert!(confirm.contains("Delete ops?"));
+        let r = post(
+            &base,
+            &format!("/channels/{}/delete", c.id),
+            &cookie,
+            &[("csrf", "forged")],
+        )
+        .await;
+        assert_eq!(r.status(), 403);
+        let r = post(
+            &base,
+            &format!("/channels/{}/delete", c.id),
+            &cookie,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        assert!(t.db.channels().await.unwrap().is_empty(), "{}", t.label);
+    }
+}

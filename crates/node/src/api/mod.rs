@@ -5,7 +5,7 @@
 mod events;
 mod monitors;
 mod nodes;
-mod notifications;
+pub(crate) mod notifications;
 mod push;
 
 use crate::metrics::Metrics;

@@ -34,8 +34,9 @@ fn channel_json(c: &Channel) -> Value {
     })
 }
 
-/// Parses and validates a channel body; `old` is the stored channel on update.
-fn input(body: Value, old: Option<&Channel>) -> Result<ChannelInput, ApiError> {
+/// Parses and validates a channel body; `old` is the stored channel on
+/// update. The dashboard's channel form goes through it too.
+pub(crate) fn input(body: Value, old: Option<&Channel>) -> Result<ChannelInput, ApiError> {
     let Value::Object(m) = body else {
         return Err(ApiError::invalid(vec![FieldError::new(
             "body",
@@ -161,9 +162,9 @@ pub async fn delete(State(st): State<AppState>, Path(raw): Path<String>) -> ApiR
     ok("Deleted.", json!({"id": id}))
 }
 
-/// Sends a test message now and answers with the provider's result.
-pub async fn test(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
-    let c = load(&st, &raw).await?;
+/// Sends channel `c` a test message now: the receiver's answer, or why it
+/// failed (the API's test and the dashboard's both).
+pub(crate) async fn send_test(st: &AppState, c: &Channel) -> Result<String, ApiError> {
     let event = Event::test(now_ms(), st.0.public_url.as_deref());
     let out = providers::render(&c.kind, &c.config, &event).ok_or_else(|| {
         ApiError::field(
@@ -172,14 +173,20 @@ pub async fn test(State(st): State<AppState>, Path(raw): Path<String>) -> ApiRes
             format!("unknown provider '{}'", c.kind),
         )
     })?;
-    match send::deliver(&send::client(), &out, &event.event_id).await {
-        Ok(line) => ok("Sent Successfully.", json!({"result": line})),
-        Err(e) => Err(ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())),
-    }
+    send::deliver(&send::client(), &out, &event.event_id)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))
+}
+
+/// Sends a test message now and answers with the provider's result.
+pub async fn test(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
+    let c = load(&st, &raw).await?;
+    let line = send_test(&st, &c).await?;
+    ok("Sent Successfully.", json!({"result": line}))
 }
 
 /// Most deliveries one call lists.
-const DELIVERIES_SHOWN: i64 = 100;
+pub(crate) const DELIVERIES_SHOWN: i64 = 100;
 
 pub async fn deliveries(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult {
     let c = load(&st, &raw).await?;

@@ -385,7 +385,7 @@ fn render(p: &FormPage<'_>) -> Markup {
             fieldset {
                 legend { "Notifications" }
                 @if p.channels.is_empty() {
-                    p.muted { "No channels yet. Add one through the API (POST /api/v1/notifications)." }
+                    p.muted { "No channels yet. " a href="/channels/new" { "Add one" } " to be told when this monitor goes down." }
                 }
                 @for c in &p.channels {
                     label.check {

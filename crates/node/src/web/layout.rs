@@ -13,6 +13,7 @@ pub enum Nav {
     Dashboard,
     NewMonitor,
     Cluster,
+    Channels,
     Keys,
     Account,
     None,
@@ -45,6 +46,7 @@ pub fn page(title: &str, session: &Session, nav: Nav, body: Markup) -> Markup {
                     nav aria-label="Main" {
                         a href="/" aria-current=[current(Nav::Dashboard)] { "Dashboard" }
                         a href="/monitors/new" aria-current=[current(Nav::NewMonitor)] { "New monitor" }
+                        a href="/channels" aria-current=[current(Nav::Channels)] { "Notifications" }
                         a href="/cluster" aria-current=[current(Nav::Cluster)] { "Cluster" }
                         a href="/keys" aria-current=[current(Nav::Keys)] { "API keys" }
                     }

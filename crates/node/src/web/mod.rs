@@ -11,6 +11,7 @@
 
 mod auth;
 mod board;
+mod channels;
 mod cluster;
 mod form;
 mod keys;
@@ -51,6 +52,21 @@ pub fn router() -> Router<AppState> {
             get(monitor::delete_page).post(monitor::delete),
         )
         .route("/cluster", get(cluster::page))
+        .route("/channels", get(channels::list))
+        .route(
+            "/channels/new",
+            get(channels::new_page).post(channels::create),
+        )
+        .route("/channels/{id}", get(channels::page))
+        .route(
+            "/channels/{id}/edit",
+            get(channels::edit_page).post(channels::update),
+        )
+        .route("/channels/{id}/test", post(channels::test))
+        .route(
+            "/channels/{id}/delete",
+            get(channels::delete_page).post(channels::delete),
+        )
         .route("/keys", get(keys::page).post(keys::create))
         .route("/keys/{id}/revoke", post(keys::revoke))
         .route("/static/{file}", get(asset))
