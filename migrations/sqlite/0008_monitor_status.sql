@@ -3,7 +3,9 @@
 -- instead of searching the heartbeat table. `since` is when the status last
 -- changed (the time of the first beat with this status).
 CREATE TABLE monitor_status (
-    monitor_id BIGINT PRIMARY KEY NOT NULL,
+    -- INTEGER PRIMARY KEY: the row id itself, so the dashboard's join
+    -- from monitor is one lookup per row.
+    monitor_id INTEGER PRIMARY KEY NOT NULL,
     status     BIGINT NOT NULL,
     time       BIGINT NOT NULL,
     ping       DOUBLE,

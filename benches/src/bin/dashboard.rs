@@ -7,7 +7,7 @@
 //! beats flow at the rate N monitors at 60 s produce.
 //!
 //! cargo build --release -p picket-node -p picket-benches
-//! ulimit -n 65536; ./target/release/dashboard --monitors 50000
+//! ulimit -n 20000; ./target/release/dashboard --monitors 50000   # 1,000 streams need the descriptors
 
 use anyhow::Context;
 use clap::Parser;
@@ -35,6 +35,9 @@ struct Args {
     /// Seconds of CPU measurement per stream count.
     #[arg(long, default_value_t = 20)]
     window: u64,
+    /// Keep the database in this directory (for a look at its queries).
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 const GHOST: &str = "ghost";
@@ -43,10 +46,8 @@ const GHOST: &str = "ghost";
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let tmp = tempfile::tempdir()?;
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        tmp.path().join("bench.db").display()
-    );
+    let dir = a.keep.clone().unwrap_or_else(|| tmp.path().to_owned());
+    let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
     let db = Db::open(&url, 4).await?;
     db.register_node(&NodeId::from(GHOST), GHOST, "127.0.0.1:1")
         .await?;
@@ -139,9 +140,8 @@ async fn main() -> anyhow::Result<()> {
             while running.load(Ordering::Relaxed) {
                 every.tick().await;
                 let now = now_ms();
-                // Monitor 1..=50 (the page the streams watch) get one beat in
-                // each batch; the rest of the batch walks the fleet.
-                let mut beats = vec![beat((now / 100 % 50) + 1, now)];
+                // Every monitor once a minute, the 50 the streams watch too.
+                let mut beats = Vec::with_capacity(per_batch as usize);
                 for _ in 0..per_batch {
                     next = next % n + 1;
                     beats.push(beat(next, now));
@@ -150,7 +150,10 @@ async fn main() -> anyhow::Result<()> {
             }
         })
     };
-    let page_ids: Vec<String> = (1..=50).map(|i: i64| i.to_string()).collect();
+    // The streams watch 50 monitors spread over the fleet, so their beats
+    // come spread over the minute.
+    let step = (a.monitors / 50).max(1);
+    let page_ids: Vec<String> = (0..50).map(|i| (1 + i * step).to_string()).collect();
     let stream_url = format!("{base}/api/v1/events?monitors={}", page_ids.join(","));
     let latencies: Arc<Mutex<Vec<i64>>> = Arc::default();
     let mut streams = Vec::new();
@@ -231,9 +234,11 @@ fn beat(id: i64, now: i64) -> Heartbeat {
     }
 }
 
-/// 30 beats a monitor (one a minute) with their latest-beat rows, and a
-/// day of per-minute aggregates for every monitor, written in bulk (the
-/// write path would take minutes for this many).
+/// 30 beats a monitor (one a minute) with their latest-beat rows, and
+/// aggregates: a day of minutes for the first 1,000 monitors (the first
+/// pages) and an hour of them for the rest, a day of hours for every
+/// monitor. Written in bulk: the write path would take minutes for this
+/// many.
 async fn seed(db: &Db, n: usize) -> anyhow::Result<()> {
     let now = now_ms();
     let minute = 60_000;
@@ -271,8 +276,7 @@ async fn seed(db: &Db, n: usize) -> anyhow::Result<()> {
         .execute(&mut *tx)
         .await?;
     }
-    // A day of minutes for the first 1,000 monitors, an hour for the rest,
-    // and 30 days of hours for monitor 1 (its chart).
+    // A day of minutes for the first 1,000 monitors, an hour for the rest.
     let start = now - now % minute;
     for id in 1..=n as i64 {
         let minutes = if id <= 1_000 { 1440 } else { 60 };
@@ -286,22 +290,30 @@ async fn seed(db: &Db, n: usize) -> anyhow::Result<()> {
         .execute(&mut *tx)
         .await?;
     }
+    // A day of hours for every monitor, 30 days for monitor 1 (its chart).
     let hour = 60 * minute;
-    let rows: Vec<String> = (0..720)
-        .map(|k| {
-            format!(
-                "(1, {}, 60, 0, {}, 60)",
-                start - start % hour - k * hour,
-                60 * (20 + k % 40)
-            )
-        })
-        .collect();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO stat_hour (monitor_id, ts, up, down, ping_sum, ping_count) VALUES {}",
-        rows.join(", ")
-    )))
-    .execute(&mut *tx)
-    .await?;
+    let first = start - start % hour;
+    for chunk in (1..=n as i64).collect::<Vec<_>>().chunks(1_000) {
+        let rows: Vec<String> = chunk
+            .iter()
+            .flat_map(|&id| {
+                let hours = if id == 1 { 720 } else { 25 };
+                (0..hours).map(move |k| {
+                    format!(
+                        "({id}, {}, 60, 0, {}, 60)",
+                        first - k * hour,
+                        60 * (20 + k % 40)
+                    )
+                })
+            })
+            .collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO stat_hour (monitor_id, ts, up, down, ping_sum, ping_count) VALUES {}",
+            rows.join(", ")
+        )))
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }

@@ -27,10 +27,76 @@ const RING: usize = 20_000;
 /// Holes remembered at most (a larger jump is taken as it is).
 const MAX_HOLES: i64 = 10_000;
 
+/// A beat as the streams send it: its row id, its monitor, and its event
+/// data, serialised once for every stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveBeat {
+    pub id: i64,
+    pub monitor: i64,
+    pub json: Arc<str>,
+}
+
+impl LiveBeat {
+    fn of(b: &NumberedBeat) -> LiveBeat {
+        let h = &b.beat;
+        let json = serde_json::json!({
+            "monitorID": h.monitor_id, "status": h.status as i64, "time": h.time,
+            "ping": h.ping, "msg": h.msg, "important": h.important, "node": h.node_id,
+        });
+        LiveBeat {
+            id: b.id,
+            monitor: h.monitor_id.0,
+            json: json.to_string().into(),
+        }
+    }
+}
+
+/// One tick's beats, with where each monitor's are: a stream that shows
+/// a page of 50 monitors looks up its 50, not every beat of the fleet.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub beats: Vec<LiveBeat>,
+    by_monitor: std::collections::HashMap<i64, Vec<usize>>,
+}
+
+impl Batch {
+    fn new(beats: Vec<LiveBeat>) -> Batch {
+        let mut by_monitor: std::collections::HashMap<i64, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, b) in beats.iter().enumerate() {
+            by_monitor.entry(b.monitor).or_default().push(i);
+        }
+        Batch { beats, by_monitor }
+    }
+
+    /// The beats of the monitors in `only` (all without it), in the
+    /// batch's order.
+    pub fn of<'a>(&'a self, only: Option<&std::collections::HashSet<i64>>) -> Vec<&'a LiveBeat> {
+        match only {
+            None => self.beats.iter().collect(),
+            Some(set) if set.len() < self.beats.len() => {
+                let mut at: Vec<usize> = set
+                    .iter()
+                    .filter_map(|m| self.by_monitor.get(m))
+                    .flatten()
+                    .copied()
+                    .collect();
+                at.sort_unstable();
+                at.into_iter().map(|i| &self.beats[i]).collect()
+            }
+            Some(set) => self
+                .beats
+                .iter()
+                .filter(|b| set.contains(&b.monitor))
+                .collect(),
+        }
+    }
+}
+
 /// The hub: the latest beats and a channel to the connected streams.
 pub struct Live {
-    tx: broadcast::Sender<Arc<Vec<NumberedBeat>>>,
-    ring: Mutex<VecDeque<NumberedBeat>>,
+    tx: broadcast::Sender<Arc<Batch>>,
+    ring: Mutex<VecDeque<LiveBeat>>,
     clients: AtomicUsize,
     /// Cancelled when the node stops, which ends every stream.
     pub stopping: CancellationToken,
@@ -91,7 +157,7 @@ impl Cursor {
 
 /// A connected stream's receiver; counted while it lives.
 pub struct Subscription {
-    pub rx: broadcast::Receiver<Arc<Vec<NumberedBeat>>>,
+    pub rx: broadcast::Receiver<Arc<Batch>>,
     live: Arc<Live>,
 }
 
@@ -117,7 +183,7 @@ impl Live {
 
     /// Beats kept with an id above `after`, in delivery order; `None` when
     /// the ring no longer reaches back that far (the client must reload).
-    pub fn since(&self, after: i64) -> Option<Vec<NumberedBeat>> {
+    pub fn since(&self, after: i64) -> Option<Vec<LiveBeat>> {
         let ring = self.ring.lock().expect("ring lock");
         let oldest = ring.iter().map(|b| b.id).min();
         match oldest {
@@ -130,6 +196,7 @@ impl Live {
         if beats.is_empty() {
             return;
         }
+        let beats: Vec<LiveBeat> = beats.iter().map(LiveBeat::of).collect();
         {
             let mut ring = self.ring.lock().expect("ring lock");
             ring.extend(beats.iter().cloned());
@@ -138,7 +205,7 @@ impl Live {
             }
         }
         // No receiver is fine: nobody is watching.
-        let _ = self.tx.send(Arc::new(beats));
+        let _ = self.tx.send(Arc::new(Batch::new(beats)));
     }
 
     /// Reads new beats every `tick` until the node stops.
@@ -208,6 +275,10 @@ mod tests {
         v.iter().map(|b| b.id).collect()
     }
 
+    fn live_ids(v: &[LiveBeat]) -> Vec<i64> {
+        v.iter().map(|b| b.id).collect()
+    }
+
     #[test]
     fn a_late_commit_below_the_cursor_is_still_delivered_once() {
         let t0 = Instant::now();
@@ -234,10 +305,27 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_gives_a_stream_its_monitors_beats_in_order() {
+        let mut beats: Vec<LiveBeat> = (1..=6).map(|i| LiveBeat::of(&beat(i))).collect();
+        for (b, m) in beats.iter_mut().zip([1, 2, 1, 3, 2, 1]) {
+            b.monitor = m;
+        }
+        let batch = Batch::new(beats);
+        let only: std::collections::HashSet<i64> = [1, 3].into();
+        let got: Vec<i64> = batch.of(Some(&only)).iter().map(|b| b.id).collect();
+        assert_eq!(got, [1, 3, 4, 6]);
+        let many: std::collections::HashSet<i64> = (0..100).collect();
+        assert_eq!(batch.of(Some(&many)).len(), 6);
+        assert_eq!(batch.of(None).len(), 6);
+    }
+
+    #[test]
     fn the_ring_answers_a_reconnect_or_says_it_cannot() {
         let live = Live::default();
         live.publish((1..=5).map(beat).collect());
-        assert_eq!(ids(&live.since(3).unwrap()), [4, 5]);
+        let got = live.since(3).unwrap();
+        assert_eq!(live_ids(&got), [4, 5]);
+        assert!(got[0].json.contains("\"monitorID\":1"), "{}", got[0].json);
         live.publish((6..=RING as i64 + 10).map(beat).collect());
         assert!(live.since(1).is_none(), "beyond the ring");
         assert_eq!(live.since(RING as i64 + 9).unwrap().len(), 1);

@@ -709,3 +709,203 @@ async fn a_channel_is_made_tested_and_kept_secret_through_its_pages() {
         assert!(t.db.channels().await.unwrap().is_empty(), "{}", t.label);
     }
 }
+
+#[tokio::test]
+async fn two_factor_sign_in_takes_a_code_once_or_a_recovery_code_once() {
+    use picket_shared::totp;
+    for t in backends().await {
+        let node = spawn_node(&t.url, "n1", &[]).await;
+        let base = format!("http://{}", node.addr);
+        let (cookie, csrf) = logged_in(&t.db).await;
+        let code_for = |secret: &str, ahead: i64| {
+            let key = totp::unbase32(secret).unwrap();
+            format!(
+                "{:06}",
+                totp::code_at(&key, totp::step_of(picket_shared::now_ms()) + ahead)
+            )
+        };
+
+        // Setup: a secret, then a code from it turns it on and shows ten
+        // recovery codes once.
+        let r = post(&base, "/account/2fa/start", &cookie, &[("csrf", &csrf)]).await;
+        assert_eq!(r.status(), 303, "{}", t.label);
+        let secret =
+            t.db.account_by_name("admin")
+                .await
+                .unwrap()
+                .unwrap()
+                .twofa_secret
+                .unwrap();
+        let (_, setup) = get(&base, "/account/2fa", &cookie).await;
+        assert!(
+            setup.contains(&format!("secret={secret}")),
+            "{}: the otpauth link",
+            t.label
+        );
+        let r = post(
+            &base,
+            "/account/2fa/enable",
+            &cookie,
+            &[("csrf", &csrf), ("code", "000000")],
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{}: a wrong code", t.label);
+        let r = post(
+            &base,
+            "/account/2fa/enable",
+            &cookie,
+            &[("csrf", &csrf), ("code", &code_for(&secret, 0))],
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{}", t.label);
+        let page = r.text().await.unwrap();
+        let at = page.find("class=\"key-once\">").unwrap();
+        let codes: Vec<String> = page[at..]
+            .split("<div>")
+            .skip(1)
+            .take(totp::RECOVERY_CODES)
+            .map(|c| c[..c.find('<').unwrap()].to_owned())
+            .collect();
+        assert_eq!(codes.len(), 10, "{}", t.label);
+        assert!(t.db.account_by_name("admin").await.unwrap().unwrap().twofa);
+
+        // A login: the password opens only the code page.
+        let login = || async {
+            let (pre, token) = pre_login(&base, "/login").await;
+            let r = post(
+                &base,
+                "/login",
+                &pre,
+                &[
+                    ("csrf", &token),
+                    ("username", "admin"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+            assert_eq!(r.status(), 303);
+            assert!(
+                r.headers()[LOCATION]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("/login/2fa")
+            );
+            let set: Vec<String> = r
+                .headers()
+                .get_all(SET_COOKIE)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect();
+            assert!(
+                !set.iter().any(|c| c.starts_with("picket_session=")),
+                "no session yet"
+            );
+            let pending = set
+                .iter()
+                .find(|c| c.starts_with("picket_2fa="))
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let (status, page) = get(&base, "/login/2fa", &pending).await;
+            assert_eq!(status, 200);
+            let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+            let form_csrf = page[at..at + 64].to_owned();
+            (pending, form_csrf)
+        };
+        let (pending, form_csrf) = login().await;
+        let waiting = pending.replace("picket_2fa=", "picket_session=");
+        let (status, _) = get(&base, "/", &waiting).await;
+        assert_eq!(status, 303, "{}: a waiting session opens nothing", t.label);
+        let r = post(
+            &base,
+            "/login/2fa",
+            &pending,
+            &[("csrf", &form_csrf), ("code", "123456"), ("next", "/")],
+        )
+        .await;
+        assert_eq!(r.status(), 401, "{}: a wrong code", t.label);
+        // One step ahead: within the allowed drift, and after the step the
+        // setup code used.
+        let fresh = code_for(&secret, 1);
+        let r = post(
+            &base,
+            "/login/2fa",
+            &pending,
+            &[("csrf", &form_csrf), ("code", &fresh), ("next", "/")],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "{}: a fresh code", t.label);
+        let session = r
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("picket_session="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            get(&base, "/", &session).await.0,
+            200,
+            "{}: logged in",
+            t.label
+        );
+
+        // The same code does not open a second login.
+        let (pending, form_csrf) = login().await;
+        let r = post(
+            &base,
+            "/login/2fa",
+            &pending,
+            &[("csrf", &form_csrf), ("code", &fresh), ("next", "/")],
+        )
+        .await;
+        assert_eq!(r.status(), 401, "{}: a code is good once", t.label);
+        // A recovery code is, once.
+        let r = post(
+            &base,
+            "/login/2fa",
+            &pending,
+            &[
+                ("csrf", &form_csrf),
+                ("code", &codes[0].to_uppercase()),
+                ("next", "/"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "{}: a recovery code", t.label);
+        let (pending, form_csrf) = login().await;
+        let r = post(
+            &base,
+            "/login/2fa",
+            &pending,
+            &[("csrf", &form_csrf), ("code", &codes[0]), ("next", "/")],
+        )
+        .await;
+        assert_eq!(r.status(), 401, "{}: used up", t.label);
+        assert_eq!(t.db.recovery_codes_left(1).await.unwrap(), 9);
+
+        // Turning it off takes the password and a code.
+        let r = post(
+            &base,
+            "/account/2fa/disable",
+            &cookie,
+            &[("csrf", &csrf), ("password", "nope"), ("code", &codes[1])],
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{}", t.label);
+        let r = post(
+            &base,
+            "/account/2fa/disable",
+            &cookie,
+            &[("csrf", &csrf), ("password", PASSWORD), ("code", &codes[2])],
+        )
+        .await;
+        assert_eq!(r.status(), 303, "{}", t.label);
+        assert!(!t.db.account_by_name("admin").await.unwrap().unwrap().twofa);
+    }
+}

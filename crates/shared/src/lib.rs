@@ -16,6 +16,7 @@ pub mod notify;
 pub mod placement;
 pub mod read;
 pub mod telemetry;
+pub mod totp;
 
 pub use ids::{MonitorId, NodeId};
 

@@ -112,6 +112,30 @@ async fn uptime_comes_from_the_aggregates_and_matches_a_hand_count() {
         let one = db.uptime(now, Some(m)).await.unwrap();
         assert_eq!(one.len(), 1);
         assert_eq!(one[&m], u);
+        // The dashboard's 24 h figure (minutes at the window's edge, then
+        // hours) is the same, on the hour and off it.
+        let edge = db.create_monitor(&monitor("e", "a")).await.unwrap().id;
+        db.insert_heartbeats(&[
+            beat(edge, "a", now - DAY + 30 * MIN, Status::Up, Some(5.0)),
+            beat(edge, "a", now - DAY + 65 * MIN, Status::Down, None),
+            beat(edge, "a", now - 5 * MIN, Status::Up, Some(7.0)),
+        ])
+        .await
+        .unwrap();
+        for later in [0, 17 * MIN + 3_000, 50 * MIN] {
+            let at = now + later;
+            let full = db.uptime(at, None).await.unwrap();
+            let day = db.day_uptime_of(at, &[m, other, edge]).await.unwrap();
+            for id in [m, other, edge] {
+                assert_eq!(day[&id], full[&id].day, "{} {id} +{later}", t.label);
+            }
+        }
+        assert_eq!(
+            db.day_uptime_of(now + 50 * MIN, &[edge]).await.unwrap()[&edge],
+            w(1, 1, 7.0, 1),
+            "{}: the beat 24 h 20 min back is out",
+            t.label
+        );
 
         // Retention: raw beats older than 7 days go; the figures stay.
         let deleted = db.prune(now, 7 * DAY).await.unwrap();

@@ -6,14 +6,13 @@
 //! hold idle connections open through the balancer.
 
 use super::{ApiError, AppState};
+use crate::live::LiveBeat;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use picket_shared::db::NumberedBeat;
 use serde::Deserialize;
-use serde_json::json;
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -28,15 +27,11 @@ pub struct EventsQuery {
     last_event_id: Option<String>,
 }
 
-fn event(b: &NumberedBeat) -> Event {
-    let h = &b.beat;
-    Event::default().event("beat").id(b.id.to_string()).data(
-        json!({
-            "monitorID": h.monitor_id, "status": h.status as i64, "time": h.time,
-            "ping": h.ping, "msg": h.msg, "important": h.important, "node": h.node_id,
-        })
-        .to_string(),
-    )
+fn event(b: &LiveBeat) -> Event {
+    Event::default()
+        .event("beat")
+        .id(b.id.to_string())
+        .data(&*b.json)
 }
 
 pub async fn stream(
@@ -76,13 +71,13 @@ pub async fn stream(
     let live = st.0.live.clone();
     // Subscribe before reading the ring, so nothing falls between the two.
     let sub = live.subscribe();
-    let wanted = move |b: &NumberedBeat| {
-        only.as_ref()
-            .is_none_or(|s| s.contains(&b.beat.monitor_id.0))
-    };
     let first: Vec<Event> = match last.map(|id| live.since(id)) {
         None => Vec::new(),
-        Some(Some(missed)) => missed.iter().filter(|b| wanted(b)).map(event).collect(),
+        Some(Some(missed)) => missed
+            .iter()
+            .filter(|b| only.as_ref().is_none_or(|s| s.contains(&b.monitor)))
+            .map(event)
+            .collect(),
         Some(None) => vec![Event::default().event("reset").data("{}")],
     };
     let replayed_up_to = last.unwrap_or(0);
@@ -99,8 +94,9 @@ pub async fn stream(
             // The stream fell behind: the page reloads rather than miss beats.
             None => vec![Ok(Event::default().event("reset").data("{}"))],
             Some(batch) => batch
-                .iter()
-                .filter(|b| b.id > replayed_up_to && wanted(b))
+                .of(only.as_ref())
+                .into_iter()
+                .filter(|b| b.id > replayed_up_to)
                 .map(|b| Ok(event(b)))
                 .collect(),
         };

@@ -56,7 +56,7 @@ fn pre_token_ok(headers: &HeaderMap, form: &str) -> bool {
 }
 
 /// Runs argon2 off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f)
         .await
         .expect("password hashing does not panic")
@@ -187,7 +187,7 @@ pub struct LoginForm {
 }
 
 /// Only a local path (`/…`, not `//host`) is followed after login.
-fn safe_next(next: &str) -> &str {
+pub(super) fn safe_next(next: &str) -> &str {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
         next
     } else {
@@ -242,24 +242,10 @@ pub async fn login(
     }
     let next = safe_next(&f.next).to_owned();
     let now = now_ms();
-    let keys = [
-        format!("account:{}", f.username.to_lowercase()),
-        format!("addr:{}", client_addr(&headers, peer)),
-    ];
-    let refused = {
-        let limiter = st.0.logins.lock().expect("limiter lock");
-        keys.iter().find_map(|k| limiter.check(k, now).err())
-    };
-    if let Some(ms) = refused {
-        let minutes = (ms + 59_999) / 60_000;
-        let msg = format!(
-            "Too many failed logins. Try again in {minutes} minute{}.",
-            if minutes == 1 { "" } else { "s" }
-        );
-        let body = login_markup(&f.csrf, &f.username, &next, Some(&msg));
-        let mut r = (StatusCode::TOO_MANY_REQUESTS, body).into_response();
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, (ms / 1000 + 1).into());
+    let keys = limiter_keys(&f.username, &client_addr(&headers, peer));
+    if let Some(r) = refused(&st, &keys, now, |msg| {
+        login_markup(&f.csrf, &f.username, &next, Some(msg))
+    }) {
         return Ok(r);
     }
     let account = st.0.db.account_by_name(&f.username).await?;
@@ -270,24 +256,62 @@ pub async fn login(
     let password = f.password.clone();
     let matches = blocking(move || accounts::verify_password(&password, &hash)).await;
     match account.filter(|a| a.active && matches) {
+        // The password was right; the limiter clears once the code is too.
+        Some(a) if a.twofa => super::twofa::begin(&st, a.id, &next).await,
         Some(a) => {
-            {
-                let mut limiter = st.0.logins.lock().expect("limiter lock");
-                keys.iter().for_each(|k| limiter.succeed(k));
-            }
+            count_success(&st, &keys);
             tracing::info!(account = a.id, "login");
             start_session(&st, a.id, &next).await
         }
         None => {
-            {
-                let mut limiter = st.0.logins.lock().expect("limiter lock");
-                keys.iter().for_each(|k| limiter.fail(k, now));
-            }
+            count_failure(&st, &keys, now);
             tracing::info!(username = %f.username, "failed login");
             let body = login_markup(&f.csrf, &f.username, &next, Some(LOGIN_FAILED));
             Ok((StatusCode::UNAUTHORIZED, body).into_response())
         }
     }
+}
+
+/// The limiter's keys for a login attempt: the account name and the
+/// client's address.
+pub(super) fn limiter_keys(username: &str, addr: &str) -> [String; 2] {
+    [
+        format!("account:{}", username.to_lowercase()),
+        format!("addr:{addr}"),
+    ]
+}
+
+/// The answer while any of `keys` is locked out (429 with Retry-After),
+/// the page drawn by `page` around the message.
+pub(super) fn refused(
+    st: &AppState,
+    keys: &[String],
+    now: i64,
+    page: impl FnOnce(&str) -> Markup,
+) -> Option<Response> {
+    let ms = {
+        let limiter = st.0.logins.lock().expect("limiter lock");
+        keys.iter().find_map(|k| limiter.check(k, now).err())
+    }?;
+    let minutes = (ms + 59_999) / 60_000;
+    let msg = format!(
+        "Too many failed logins. Try again in {minutes} minute{}.",
+        if minutes == 1 { "" } else { "s" }
+    );
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, page(&msg)).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, (ms / 1000 + 1).into());
+    Some(r)
+}
+
+pub(super) fn count_failure(st: &AppState, keys: &[String], now: i64) {
+    let mut limiter = st.0.logins.lock().expect("limiter lock");
+    keys.iter().for_each(|k| limiter.fail(k, now));
+}
+
+pub(super) fn count_success(st: &AppState, keys: &[String]) {
+    let mut limiter = st.0.logins.lock().expect("limiter lock");
+    keys.iter().for_each(|k| limiter.succeed(k));
 }
 
 #[derive(Deserialize)]
@@ -321,6 +345,7 @@ fn account_markup(
     session: &picket_shared::db::Session,
     errors: &[(&str, String)],
     done: bool,
+    twofa: Markup,
 ) -> Markup {
     let err = |field: &str| {
         html! { @for (_, m) in errors.iter().filter(|(k, _)| *k == field) { div.field-error { (m) } } }
@@ -349,8 +374,26 @@ fn account_markup(
                     p { button.primary type="submit" { "Change password" } }
                 }
             }
+            @for (_, m) in errors.iter().filter(|(k, _)| *k == "twofa") {
+                div.alert.error role="alert" style="max-width:480px;margin-top:16px" { (m) }
+            }
+            (twofa)
         },
     )
+}
+
+/// The account page with `errors`, answered with `status`.
+pub(super) async fn account_response(
+    st: &AppState,
+    session: &picket_shared::db::Session,
+    errors: &[(&str, String)],
+    done: bool,
+    status: StatusCode,
+) -> Response {
+    match super::twofa::section(st, session).await {
+        Ok(twofa) => (status, account_markup(session, errors, done, twofa)).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -367,7 +410,7 @@ pub async fn account_page(
         Ok(s) => s,
         Err(r) => return Ok(r),
     };
-    Ok(account_markup(&session, &[], q.changed.is_some()).into_response())
+    Ok(account_response(&st, &session, &[], q.changed.is_some(), StatusCode::OK).await)
 }
 
 #[derive(Deserialize)]
@@ -410,11 +453,7 @@ pub async fn change_password(
         errors.push(("confirm", "does not match the new password".to_owned()));
     }
     if !errors.is_empty() {
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            account_markup(&session, &errors, false),
-        )
-            .into_response());
+        return Ok(account_response(&st, &session, &errors, false, StatusCode::BAD_REQUEST).await);
     }
     let password = f.password.clone();
     let hash = blocking(move || accounts::hash_password(&password)).await;

@@ -100,7 +100,7 @@ pub async fn page(
         .await?;
     let ids: Vec<MonitorId> = page.rows.iter().map(|(r, _)| r.id).collect();
     let beats = db.recent_beats(&ids, BAR_BEATS).await?;
-    let uptime = db.uptime_of(now, &ids).await?;
+    let uptime = db.day_uptime_of(now, &ids).await?;
     let nodes = db.nodes().await?;
     let pages = ((page.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     let total: i64 = counts.values().sum();
@@ -157,7 +157,7 @@ pub async fn page(
                                 }
                             }
                             td.opt { (layout::beat_bar(bar, false)) }
-                            td.num { (layout::percent(uptime.get(&rec.id).and_then(|u| u.day.uptime()))) }
+                            td.num { (layout::percent(uptime.get(&rec.id).and_then(|u| u.uptime()))) }
                             td.num.opt data-ping { (layout::millis(latest.as_ref().and_then(|l| l.ping))) }
                             td.opt.muted { (rec.owner()) }
                         }

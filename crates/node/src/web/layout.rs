@@ -107,7 +107,7 @@ pub fn beat_bar(beats: &[Heartbeat], wide: bool) -> Markup {
                 (beats.iter().filter(|b| b.status == Status::Down).count()) " down" } {
             @for b in beats {
                 i class={ "b-" (beat_state(b.status).as_str()) }
-                    title={ (super::human(b.time)) " " (b.status.as_str().to_uppercase())
+                    title={ (super::clock(b.time)) " " (b.status.as_str().to_uppercase())
                         @if let Some(p) = b.ping { " " (p.round()) " ms" }
                         @if !b.msg.is_empty() { " — " (b.msg) } } {}
             }

@@ -17,6 +17,7 @@ mod form;
 mod keys;
 mod layout;
 mod monitor;
+mod twofa;
 
 use crate::api::{AppState, SESSION_COOKIE, cookie};
 use axum::Router;
@@ -36,7 +37,12 @@ pub fn router() -> Router<AppState> {
         .route("/", get(board::page))
         .route("/setup", get(auth::setup_page).post(auth::setup))
         .route("/login", get(auth::login_page).post(auth::login))
+        .route("/login/2fa", get(twofa::code_page).post(twofa::code))
         .route("/logout", post(auth::logout))
+        .route("/account/2fa", get(twofa::setup_page))
+        .route("/account/2fa/start", post(twofa::start))
+        .route("/account/2fa/enable", post(twofa::enable))
+        .route("/account/2fa/disable", post(twofa::disable))
         .route("/account", get(auth::account_page))
         .route("/account/password", post(auth::change_password))
         .route("/monitors/new", get(form::new_page).post(form::create))
@@ -214,6 +220,13 @@ fn client_addr(headers: &HeaderMap, peer: std::net::SocketAddr) -> String {
 fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default()
+}
+
+/// Epoch ms as a time of day, UTC (a recent beat's tooltip).
+fn clock(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%H:%M:%S UTC").to_string())
         .unwrap_or_default()
 }
 

@@ -267,12 +267,16 @@ impl Db {
     /// How many monitors are in each state, every state present.
     pub async fn state_counts(&self) -> Result<BTreeMap<State, i64>> {
         let mut out: BTreeMap<State, i64> = State::ALL.into_iter().map(|s| (s, 0)).collect();
-        let sql = format!("SELECT {STATE_SQL} AS state, COUNT(*) AS n {FROM_BOARD} GROUP BY 1");
+        let sql = format!(
+            "SELECT monitor.active AS active, monitor_status.status AS status, COUNT(*) AS n \
+             {FROM_BOARD} GROUP BY monitor.active, monitor_status.status"
+        );
         for r in self.query_built(sql).fetch_all(&self.pool).await? {
-            let state: String = r.try_get("state")?;
-            if let Some(s) = State::parse(&state) {
-                out.insert(s, r.try_get("n")?);
-            }
+            let active = r.try_get::<i64, _>("active")? != 0;
+            let status = r
+                .try_get::<Option<i64>, _>("status")?
+                .and_then(|s| Status::try_from(s).ok());
+            *out.entry(State::of(active, status)).or_default() += r.try_get::<i64, _>("n")?;
         }
         Ok(out)
     }
