@@ -138,6 +138,20 @@ async fn an_operator_runs_a_monitor_through_the_pages_and_sees_it_change_live() 
     b.open(&url(&format!("/monitors/{page}"))).await;
     b.screenshot("monitor-phone").await;
     b.client.set_window_size(1280, 900).await.unwrap();
+    // The dark theme, as the toggle leaves it.
+    b.client
+        .execute(
+            "localStorage.setItem('picket-theme', 'dark'); return 1;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.open(&url(&format!("/monitors/{page}"))).await;
+    b.screenshot("monitor-dark").await;
+    b.client
+        .execute("localStorage.removeItem('picket-theme'); return 1;", vec![])
+        .await
+        .unwrap();
 
     // Pause.
     b.click("form[action$='/pause'] button").await;
