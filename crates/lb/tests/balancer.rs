@@ -313,6 +313,40 @@ async fn local_endpoints_answer_with_their_json_shapes() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
+        // A dashboard session opens it too, with its CSRF token in the header.
+        let hash = picket_shared::accounts::hash_password("Correct-Horse-Battery-9");
+        let account =
+            t.db.create_first_account("admin", &hash)
+                .await
+                .unwrap()
+                .unwrap();
+        let s = t.db.create_session(account).await.unwrap();
+        let cookie = format!("picket_session={}", s.token);
+        for (csrf, want) in [
+            (None, 401),
+            (Some("forged"), 401),
+            (Some(s.csrf.as_str()), 200),
+        ] {
+            let mut req = client().post(&url).header("cookie", &cookie);
+            if let Some(c) = csrf {
+                req = req.header("x-csrf-token", c);
+            }
+            assert_eq!(
+                req.send().await.unwrap().status(),
+                want,
+                "{}: {csrf:?}",
+                t.label
+            );
+        }
+        t.db.end_session(&s.token).await.unwrap();
+        let r = client()
+            .post(&url)
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &s.csrf)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{}: logged out", t.label);
 
         // Forwarding headers reach the node; X-Routed-To comes back.
         let r = client()

@@ -19,7 +19,6 @@
       });
     }
     localTimes(document);
-    lbActions();
     live();
   });
 
@@ -27,28 +26,6 @@
     scope.querySelectorAll("time[datetime]:not([data-keep])").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString(); }
-    });
-  }
-
-  // The cluster page's balancer actions: a POST with the session's CSRF
-  // token; the answer is shown as it came.
-  function lbActions() {
-    var out = document.getElementById("lb-result");
-    document.querySelectorAll("[data-lb-action]").forEach(function (b) {
-      b.hidden = false;
-      b.addEventListener("click", function () {
-        b.disabled = true;
-        out.textContent = "…";
-        fetch(b.dataset.lbAction, { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": b.dataset.csrf } })
-          .then(function (r) { return r.text().then(function (t) { return [r.status, t]; }); })
-          .then(function (a) {
-            var text = a[1];
-            try { text = JSON.stringify(JSON.parse(a[1]), null, 2); } catch (e) { /* not JSON */ }
-            out.textContent = a[0] + "\n" + text;
-          })
-          .catch(function (e) { out.textContent = String(e); })
-          .finally(function () { b.disabled = false; });
-      });
     });
   }
 

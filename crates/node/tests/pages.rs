@@ -559,7 +559,35 @@ async fn the_cluster_page_shows_nodes_and_history() {
         "{body}"
     );
     assert!(body.contains("failover") && body.contains("n2 &lt;offline&gt; after 3 strikes"));
-    assert!(body.contains("data-lb-action=\"/api/trigger-rebalancing\""));
+    assert!(body.contains("action=\"/cluster/action\""));
+    let (cookie2, csrf) = (
+        cookie.clone(),
+        t.db.session(
+            cookie.trim_start_matches("picket_session="),
+            picket_shared::now_ms(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .csrf,
+    );
+    let r = post(
+        &base,
+        "/cluster/action",
+        &cookie2,
+        &[("csrf", &csrf), ("what", "reboot")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("There is no action"));
+    let r = post(
+        &base,
+        "/cluster/action",
+        &cookie2,
+        &[("csrf", "forged"), ("what", "rebalance")],
+    )
+    .await;
+    assert_eq!(r.status(), 403);
 }
 
 #[tokio::test]

@@ -1,11 +1,13 @@
-//! Rebalances asked of a balancer that is not the leader: queued in the
-//! database (`cluster_request`) for the leader, which claims each one (a
+//! Rebalances asked of a balancer that is not the leader, and rebalances
+//! and health-check rounds asked from the dashboard (by any node): queued in
+//! the database (`cluster_request`) for the leader, which claims each one (a
 //! conditional UPDATE, so it runs once), runs it like its own, and writes the
 //! outcome back; a request nobody claimed before its asker gave up is
 //! withdrawn, never run late.
 
 use super::{Ctx, HANDOVER_POLL, HANDOVER_WAIT, LEADER_LEASE};
 use crate::report::{ClusterError, RebalanceReport, RunningGuard};
+use picket_shared::db::cluster::request_kind::{HEALTH_CHECK, REBALANCE, REBALANCE_ALL};
 use picket_shared::db::{Db, RequestState};
 use picket_shared::now_ms;
 use serde_json::json;
@@ -14,7 +16,7 @@ use tokio::sync::oneshot;
 
 /// The kind names a handed-over request carries.
 fn kind_of(all: bool) -> &'static str {
-    if all { "rebalance_all" } else { "rebalance" }
+    if all { REBALANCE_ALL } else { REBALANCE }
 }
 
 impl Ctx {
@@ -76,13 +78,22 @@ impl Ctx {
             }
             tracing::info!(id = req.id, kind = %req.kind, from = %req.requested_by, "running a handed-over request");
             let outcome = match req.kind.as_str() {
-                "rebalance" => self.rebalance(false).await,
-                "rebalance_all" => self.rebalance(true).await,
-                other => Err(ClusterError::UnknownRequest(other.to_owned())),
+                REBALANCE => Ok(self.rebalance(false).await),
+                REBALANCE_ALL => Ok(self.rebalance(true).await),
+                // Asked from the dashboard: a round now, answered as
+                // `POST /lb/trigger-health-check` answers.
+                HEALTH_CHECK => Err(self.run_once().await),
+                other => Ok(Err(ClusterError::UnknownRequest(other.to_owned()))),
             };
             let (status, body) = match outcome {
-                Ok(report) => (200, serde_json::to_value(&report).unwrap_or_default()),
-                Err(e) => (e.http_status(), json!({"ok": false, "msg": e.to_string()})),
+                Ok(Ok(report)) => (200, serde_json::to_value(&report).unwrap_or_default()),
+                Ok(Err(e)) => (e.http_status(), json!({"ok": false, "msg": e.to_string()})),
+                Err(round) => (
+                    round
+                        .as_ref()
+                        .map_or_else(ClusterError::http_status, |_| 200),
+                    crate::local::round_json(&round),
+                ),
             };
             if let Err(e) = db
                 .finish_cluster_request(req.id, status, &body.to_string(), now_ms())

@@ -1,18 +1,27 @@
 //! `/cluster`: each node's status, the monitors it runs, its last lease
 //! renewal and the balancer's health-check strikes and latency; the
 //! failover and recovery history; and the balancer's two actions (run a
-//! health-check round, rebalance), which the page's script sends to the
-//! balancer with the session's CSRF token (same origin: only through it).
+//! health-check round, rebalance). The actions are plain forms: the node
+//! queues them in the database for the leading balancer (`cluster_request`,
+//! as follower balancers hand theirs over), waits for the outcome and shows
+//! it, so they work from any node and without the script.
 
 use super::layout::{self, Nav};
 use super::{PageResult, human, iso, viewer};
 use crate::api::AppState;
+use axum::Form;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use maud::html;
+use maud::{Markup, html};
+use picket_shared::db::RequestState;
+use picket_shared::db::Session;
+use picket_shared::db::cluster::request_kind::{HEALTH_CHECK, REBALANCE};
 use picket_shared::model::NodeStatus;
 use picket_shared::now_ms;
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::{Duration, Instant};
 
 /// History rows shown.
 const HISTORY: i64 = 50;
@@ -37,11 +46,29 @@ fn ago(now: i64, then: i64) -> String {
     }
 }
 
+/// How long an action waits for the leading balancer.
+const ACTION_WAIT: Duration = Duration::from_secs(15);
+
 pub async fn page(State(st): State<AppState>, headers: HeaderMap) -> PageResult {
     let session = match viewer(&st, &headers, "/cluster").await {
         Ok(s) => s,
         Err(r) => return Ok(r),
     };
+    Ok(render(&st, &session, None).await?.into_response())
+}
+
+/// What an action came to: whether it ran, and what to say.
+struct Outcome {
+    ok: bool,
+    summary: String,
+    detail: Option<String>,
+}
+
+async fn render(
+    st: &AppState,
+    session: &Session,
+    outcome: Option<Outcome>,
+) -> Result<Markup, super::PageError> {
     let db = &st.0.db;
     let now = now_ms();
     let nodes = db.nodes().await?;
@@ -78,13 +105,24 @@ pub async fn page(State(st): State<AppState>, headers: HeaderMap) -> PageResult 
         }
         div.panel style="margin-top:16px" {
             h2 style="margin-top:0" { "Balancer actions" }
-            p.muted { "These run on the balancer, so they work when this page is opened through it." }
-            div.row {
-                button type="button" data-lb-action="/lb/trigger-health-check" data-csrf=(session.csrf) hidden { "Run a health-check round" }
-                button type="button" data-lb-action="/api/trigger-rebalancing" data-csrf=(session.csrf) hidden { "Rebalance monitors" }
-                noscript { "They need JavaScript." }
+            p.muted { "The leading balancer carries them out; this page waits for its answer." }
+            @if let Some(o) = &outcome {
+                div class=(if o.ok { "alert ok" } else { "alert error" }) role="status" {
+                    (o.summary)
+                    @if let Some(d) = &o.detail {
+                        details { summary { "Details" } pre style="white-space:pre-wrap" { (d) } }
+                    }
+                }
             }
-            pre #lb-result role="status" style="white-space:pre-wrap;margin:10px 0 0" {}
+            div.row {
+                @for (what, label) in [(HEALTH_CHECK, "Run a health-check round"), (REBALANCE, "Rebalance monitors")] {
+                    form method="post" action="/cluster/action" style="margin:0" {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        input type="hidden" name="what" value=(what);
+                        button type="submit" { (label) }
+                    }
+                }
+            }
         }
         h2 { "History" }
         @if events.is_empty() {
@@ -106,5 +144,102 @@ pub async fn page(State(st): State<AppState>, headers: HeaderMap) -> PageResult 
             }
         }
     };
-    Ok(layout::page("Cluster", &session, Nav::Cluster, body).into_response())
+    Ok(layout::page("Cluster", session, Nav::Cluster, body))
+}
+
+#[derive(Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    what: String,
+}
+
+pub async fn action(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<ActionForm>,
+) -> PageResult {
+    let session = match viewer(&st, &headers, "/cluster").await {
+        Ok(s) => s,
+        Err(r) => return Ok(r),
+    };
+    if !super::csrf_ok(&session, Some(&f.csrf)) {
+        return Ok(super::csrf_refused());
+    }
+    let kind = match f.what.as_str() {
+        HEALTH_CHECK => HEALTH_CHECK,
+        REBALANCE => REBALANCE,
+        _ => {
+            let o = Outcome {
+                ok: false,
+                summary: format!("There is no action '{}'.", f.what),
+                detail: None,
+            };
+            let body = render(&st, &session, Some(o)).await?;
+            return Ok((StatusCode::BAD_REQUEST, body).into_response());
+        }
+    };
+    let by = format!("dashboard@{}", st.0.node_id);
+    let db = &st.0.db;
+    let id = db.request_cluster_action(kind, &by, now_ms()).await?;
+    tracing::info!(request = id, kind, by = %session.username, "cluster action asked");
+    let deadline = Instant::now() + ACTION_WAIT;
+    let outcome = loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match db.cluster_request_state(id).await? {
+            Some(RequestState::Done { by, status, result }) => {
+                break done(kind, &by, status, &result);
+            }
+            _ if Instant::now() < deadline => continue,
+            Some(RequestState::Running { by }) => {
+                break Outcome {
+                    ok: false,
+                    summary: format!("{by} is still running it; reload this page in a moment."),
+                    detail: None,
+                };
+            }
+            _ => {
+                let _ = db.abandon_cluster_request(id, now_ms()).await;
+                break Outcome {
+                    ok: false,
+                    summary:
+                        "No balancer took it up: is a picket-lb running against this database?"
+                            .into(),
+                    detail: None,
+                };
+            }
+        }
+    };
+    Ok(render(&st, &session, Some(outcome)).await?.into_response())
+}
+
+/// A finished action's outcome in words, with the balancer's answer.
+fn done(kind: &str, by: &str, status: u16, result: &str) -> Outcome {
+    let v: Value = serde_json::from_str(result).unwrap_or_default();
+    let detail = serde_json::to_string_pretty(&v).ok();
+    if status != 200 {
+        let msg = v["msg"].as_str().unwrap_or("it failed");
+        return Outcome {
+            ok: false,
+            summary: format!("{by} answered {status}: {msg}"),
+            detail,
+        };
+    }
+    let summary = if kind == HEALTH_CHECK {
+        let nodes = v["nodes"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let passed = nodes.iter().filter(|n| n["ok"] == true).count();
+        format!(
+            "Health-check round by {by}: {passed} of {} nodes passed.",
+            nodes.len()
+        )
+    } else {
+        let moved = v["moved"].as_u64().unwrap_or(0);
+        format!("Rebalanced by {by}: {moved} monitors moved.")
+    };
+    Outcome {
+        ok: true,
+        summary,
+        detail,
+    }
 }

@@ -58,6 +58,7 @@ pub fn router() -> Router<AppState> {
             get(monitor::delete_page).post(monitor::delete),
         )
         .route("/cluster", get(cluster::page))
+        .route("/cluster/action", post(cluster::action))
         .route("/channels", get(channels::list))
         .route(
             "/channels/new",

@@ -64,6 +64,17 @@ pub enum RequestState {
 /// Finished and abandoned requests are pruned after a day.
 const REQUESTS_KEPT_MS: i64 = 24 * 3600 * 1000;
 
+/// The kinds of request a balancer leader carries out for others
+/// (`cluster_request.kind`).
+pub mod request_kind {
+    /// Rebalance, moving only what the plan needs.
+    pub const REBALANCE: &str = "rebalance";
+    /// Rebalance every monitor.
+    pub const REBALANCE_ALL: &str = "rebalance_all";
+    /// Run a health-check round now.
+    pub const HEALTH_CHECK: &str = "health_check";
+}
+
 impl Db {
     /// Takes or renews lease `name` for `holder` until `now + ttl_ms`, when it
     /// is free, expired, or already `holder`'s. Returns whether `holder` holds
