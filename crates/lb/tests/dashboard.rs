@@ -76,6 +76,20 @@ async fn an_operator_runs_a_monitor_through_the_pages_and_sees_it_change_live() 
     b.click("button[type=submit]").await;
     b.wait_text("h1", "Dashboard", WAIT).await;
 
+    // The keyboard: the first Tab lands on the skip link, Enter follows it.
+    let body = b
+        .client
+        .find(picket_testkit::browser::Locator::Css("body"))
+        .await
+        .unwrap();
+    let tab = char::from(picket_testkit::browser::Key::Tab).to_string();
+    body.send_keys(&tab).await.unwrap();
+    let focused = b.client.active_element().await.unwrap();
+    assert_eq!(focused.text().await.unwrap(), "Skip to content");
+    body.send_keys(&tab).await.unwrap();
+    let next = b.client.active_element().await.unwrap();
+    assert_eq!(next.attr("class").await.unwrap().as_deref(), Some("brand"));
+
     // A monitor through the form. Its target answers slowly at first, so the
     // dashboard shows it pending before its first beat arrives.
     farm.set("shop", Behaviour::slow(Duration::from_secs(3)));

@@ -937,3 +937,133 @@ async fn two_factor_sign_in_takes_a_code_once_or_a_recovery_code_once() {
         assert!(!t.db.account_by_name("admin").await.unwrap().unwrap().twofa);
     }
 }
+
+/// Reads an event stream until `want` events of kind `beat` or `reset`
+/// have arrived (or 10 s pass): their `(event, id, data)`.
+async fn events(
+    r: &mut reqwest::Response,
+    want: usize,
+) -> Vec<(String, String, serde_json::Value)> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while out.len() < want {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk()).await;
+        let Ok(Ok(Some(c))) = chunk else { break };
+        buf.push_str(&String::from_utf8_lossy(&c));
+        while let Some(end) = buf.find("\n\n") {
+            let ev: String = buf.drain(..end + 2).collect();
+            let field = |name: &str| {
+                ev.lines()
+                    .find_map(|l| {
+                        l.strip_prefix(&format!("{name}: "))
+                            .or_else(|| l.strip_prefix(&format!("{name}:")))
+                    })
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let kind = field("event");
+            if kind.is_empty() {
+                continue;
+            }
+            let data = serde_json::from_str(&field("data")).unwrap_or_default();
+            out.push((kind, field("id"), data));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_event_stream_sends_new_beats_of_the_monitors_asked_for_and_resumes() {
+    let t = sqlite().await;
+    monitors::register(&t.db, "ghost", "127.0.0.1:1").await;
+    let a =
+        t.db.create_monitor(&monitors::http("a", Some("ghost"), "https://a.test/"))
+            .await
+            .unwrap()
+            .id;
+    let b =
+        t.db.create_monitor(&monitors::http("b", Some("ghost"), "https://b.test/"))
+            .await
+            .unwrap()
+            .id;
+    let node = spawn_node(&t.url, "n1", &[]).await;
+    let base = format!("http://{}", node.addr);
+    let (cookie, _) = logged_in(&t.db).await;
+    let beat = |m: MonitorId, status: Status, msg: &str| Heartbeat {
+        monitor_id: m,
+        node_id: NodeId::from("ghost"),
+        status,
+        time: picket_shared::now_ms(),
+        ping: Some(5.0),
+        msg: msg.into(),
+        important: false,
+        duration: 0,
+        retries: 0,
+    };
+    let stream = |query: String, last: Option<String>| {
+        let (base, cookie) = (base.clone(), cookie.clone());
+        async move {
+            let mut req = http()
+                .get(format!("{base}/api/v1/events{query}"))
+                .header(COOKIE, cookie);
+            if let Some(l) = last {
+                req = req.header("Last-Event-ID", l);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    for bad in ["?monitors=1,x", "?monitors=-"] {
+        let r = stream(bad.into(), None).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["errors"][0]["field"], "monitors");
+    }
+    let r = http()
+        .get(format!("{base}/api/v1/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "not without a session or a key");
+
+    let mut only_a = stream(format!("?monitors={}", a.0), None).await;
+    assert_eq!(only_a.status(), 200);
+    assert!(
+        only_a.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    // Let the stream's first tick pass, then write: b's beat is not for it.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    t.db.insert_heartbeats(&[beat(b, Status::Up, "b up"), beat(a, Status::Down, "a down")])
+        .await
+        .unwrap();
+    let got = events(&mut only_a, 1).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (kind, id, data) = &got[0];
+    assert_eq!(kind, "beat");
+    assert_eq!(
+        (
+            data["monitorID"].as_i64(),
+            data["status"].as_i64(),
+            data["msg"].as_str()
+        ),
+        (Some(a.0), Some(0), Some("a down"))
+    );
+
+    // A reconnect with the last id it saw gets what came after, from memory.
+    t.db.insert_heartbeats(&[beat(a, Status::Up, "a back")])
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    drop(only_a);
+    let mut again = stream(format!("?monitors={}", a.0), Some(id.clone())).await;
+    let got = events(&mut again, 1).await;
+    assert_eq!(
+        got.first().map(|e| e.2["msg"].clone()),
+        Some(json!("a back")),
+        "{got:?}"
+    );
+    assert!(got[0].1.parse::<i64>().unwrap() > id.parse::<i64>().unwrap());
+}

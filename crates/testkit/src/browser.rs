@@ -6,6 +6,7 @@
 use crate::net::free_port;
 use crate::{WAIT, eventually};
 pub use fantoccini::Locator;
+pub use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
