@@ -8,8 +8,7 @@
 
 use super::layout::{self, Nav};
 use super::{
-    PRE_CSRF_COOKIE, PageError, PageResult, client_addr, csrf_ok, csrf_refused, see_other,
-    set_cookie, viewer,
+    PRE_CSRF_COOKIE, PageError, PageResult, Viewer, check_csrf, client_addr, see_other, set_cookie,
 };
 use crate::api::{AppState, SESSION_COOKIE, cookie};
 use axum::Form;
@@ -128,7 +127,7 @@ pub async fn setup(
         return Ok(see_other("/login"));
     }
     if !pre_token_ok(&headers, &f.csrf) {
-        return Ok(csrf_refused());
+        return Err(PageError::expired());
     }
     let mut errors = Vec::new();
     if st.0.bootstrap.is_set() && !st.0.bootstrap.matches(&f.token) {
@@ -238,7 +237,7 @@ pub async fn login(
     Form(f): Form<LoginForm>,
 ) -> PageResult {
     if !pre_token_ok(&headers, &f.csrf) {
-        return Ok(csrf_refused());
+        return Err(PageError::expired());
     }
     let next = safe_next(&f.next).to_owned();
     let now = now_ms();
@@ -322,16 +321,11 @@ pub struct CsrfForm {
 
 pub async fn logout(
     State(st): State<AppState>,
+    Viewer(session): Viewer,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         st.0.db.end_session(token).await?;
     }
@@ -403,13 +397,9 @@ pub struct AccountQuery {
 
 pub async fn account_page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Query(q): Query<AccountQuery>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     Ok(account_response(&st, &session, &[], q.changed.is_some(), StatusCode::OK).await)
 }
 
@@ -427,16 +417,11 @@ pub struct PasswordForm {
 
 pub async fn change_password(
     State(st): State<AppState>,
+    Viewer(session): Viewer,
     headers: HeaderMap,
     Form(f): Form<PasswordForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let account =
         st.0.db
             .account_by_name(&session.username)

@@ -3,10 +3,9 @@
 //! carries the filter, so a view can be bookmarked.
 
 use super::layout::{self, Nav};
-use super::{PageResult, encode, viewer};
+use super::{PageResult, Viewer, encode};
 use crate::api::AppState;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use picket_shared::db::{Filter, Sort, State as MonitorState};
@@ -83,13 +82,9 @@ impl BoardQuery {
 
 pub async fn page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Query(q): Query<BoardQuery>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &q.url(None, q.page())).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let db = &st.0.db;
     let now = now_ms();
     let counts = db.state_counts().await?;

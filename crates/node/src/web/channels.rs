@@ -6,12 +6,12 @@
 //! by the same code as the API's (`api::notifications::input`).
 
 use super::layout::{self, Nav};
-use super::{PageError, PageResult, csrf_ok, csrf_refused, human, iso, see_other, viewer};
+use super::{PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
 use crate::api::AppState;
 use crate::api::notifications::{DELIVERIES_SHOWN, input, send_test};
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use picket_notify::providers;
@@ -77,11 +77,7 @@ fn test_button(session: &Session, id: i64) -> Markup {
     }
 }
 
-pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> PageResult {
-    let session = match viewer(&st, &headers, "/channels").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+pub async fn list(State(st): State<AppState>, Viewer(session): Viewer) -> PageResult {
     let channels = st.0.db.channels().await?;
     Ok(list_markup(&session, &channels, None).into_response())
 }
@@ -105,17 +101,11 @@ pub struct CsrfForm {
 /// Sends a test now and shows what the receiver answered.
 pub async fn test(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/channels").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let c = load(&st, &raw).await?;
     let notice = match send_test(&st, &c).await {
         Ok(line) => (true, format!("Test sent to {}: {line}", c.name)),
@@ -127,13 +117,9 @@ pub async fn test(
 
 pub async fn page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &format!("/channels/{raw}")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let c = load(&st, &raw).await?;
     let deliveries = st.0.db.deliveries(c.id, DELIVERIES_SHOWN).await?;
     let body = html! {
@@ -314,15 +300,7 @@ fn chosen(kind: &str, fallback: &str) -> String {
         .to_owned()
 }
 
-pub async fn new_page(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<KindQuery>,
-) -> PageResult {
-    let session = match viewer(&st, &headers, "/channels/new").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+pub async fn new_page(Viewer(session): Viewer, Query(q): Query<KindQuery>) -> PageResult {
     let kind = chosen(&q.kind, "webhook");
     let v = Values {
         name: String::new(),
@@ -336,14 +314,10 @@ pub async fn new_page(
 
 pub async fn edit_page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Query(q): Query<KindQuery>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &format!("/channels/{raw}/edit")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let c = load(&st, &raw).await?;
     let kind = chosen(&q.kind, &c.kind);
     Ok(form_markup(&session, Some(c.id), &kind, &Values::of(&c), &[]).into_response())
@@ -401,41 +375,32 @@ fn submitted(form: &[(String, String)]) -> (String, Value, Values, Vec<FieldErro
 
 pub async fn create(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Form(form): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    save(st, headers, None, form).await
+    save(st, session, None, form).await
 }
 
 pub async fn update(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    save(st, headers, Some(raw), form).await
+    save(st, session, Some(raw), form).await
 }
 
 async fn save(
     st: AppState,
-    headers: HeaderMap,
+    session: Session,
     raw: Option<String>,
     form: Vec<(String, String)>,
 ) -> PageResult {
-    let back = raw.as_ref().map_or("/channels/new".to_owned(), |r| {
-        format!("/channels/{r}/edit")
-    });
-    let session = match viewer(&st, &headers, &back).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let token = form
         .iter()
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str());
-    if !csrf_ok(&session, token) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, token)?;
     let old = match &raw {
         Some(r) => Some(load(&st, r).await?),
         None => None,
@@ -460,13 +425,9 @@ async fn save(
 
 pub async fn delete_page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &format!("/channels/{raw}/delete")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let c = load(&st, &raw).await?;
     let body = html! {
         h1 { "Delete " (c.name) "?" }
@@ -486,17 +447,11 @@ pub async fn delete_page(
 
 pub async fn delete(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/channels").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let c = load(&st, &raw).await?;
     st.0.db.delete_channel(c.id).await?;
     tracing::info!(notification = c.id, "notification channel deleted");

@@ -7,11 +7,11 @@
 //! it, so they work from any node and without the script.
 
 use super::layout::{self, Nav};
-use super::{PageResult, human, iso, viewer};
+use super::{PageResult, Viewer, human, iso};
 use crate::api::AppState;
 use axum::Form;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use picket_shared::db::RequestState;
@@ -49,11 +49,7 @@ fn ago(now: i64, then: i64) -> String {
 /// How long an action waits for the leading balancer.
 const ACTION_WAIT: Duration = Duration::from_secs(15);
 
-pub async fn page(State(st): State<AppState>, headers: HeaderMap) -> PageResult {
-    let session = match viewer(&st, &headers, "/cluster").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+pub async fn page(State(st): State<AppState>, Viewer(session): Viewer) -> PageResult {
     Ok(render(&st, &session, None).await?.into_response())
 }
 
@@ -157,16 +153,10 @@ pub struct ActionForm {
 
 pub async fn action(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Form(f): Form<ActionForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/cluster").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !super::csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(super::csrf_refused());
-    }
+    super::check_csrf(&session, Some(&f.csrf))?;
     let kind = match f.what.as_str() {
         HEALTH_CHECK => HEALTH_CHECK,
         REBALANCE => REBALANCE,

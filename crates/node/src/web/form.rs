@@ -6,11 +6,11 @@
 
 use super::layout::{self, Nav};
 use super::monitor::load;
-use super::{PageResult, csrf_ok, csrf_refused, see_other, viewer};
+use super::{PageResult, Viewer, check_csrf, see_other};
 use crate::api::AppState;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use picket_shared::db::{Channel, Session};
@@ -461,13 +461,9 @@ async fn page_parts(st: &AppState) -> Result<(Vec<Node>, Vec<Channel>), super::P
 
 pub async fn new_page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Query(q): Query<NewQuery>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/monitors/new").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let (nodes, channels) = page_parts(&st).await?;
     let mut values = match q.clone.parse::<i64>() {
         Ok(_) => {
@@ -563,17 +559,11 @@ fn typed(json: &Map<String, Value>, form: &[(String, String)]) -> Values {
 
 pub async fn create(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Form(form): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/monitors/new").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let (kind, csrf) = submitted(&form);
-    if !csrf_ok(&session, csrf) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, csrf)?;
     let (json, mut errors) = to_json(&form, kind);
     if errors.is_empty() {
         match MonitorFields::from_json(Value::Object(json.clone())) {
@@ -608,14 +598,10 @@ pub async fn create(
 
 pub async fn edit_page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Query(q): Query<NewQuery>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &format!("/monitors/{raw}/edit")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let rec = load(&st, &raw).await?;
     let (nodes, channels) = page_parts(&st).await?;
     let linked =
@@ -642,18 +628,12 @@ pub async fn edit_page(
 
 pub async fn update(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &format!("/monitors/{raw}/edit")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let (kind, csrf) = submitted(&form);
-    if !csrf_ok(&session, csrf) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, csrf)?;
     let rec = load(&st, &raw).await?;
     let (json, mut errors) = to_json(&form, kind);
     if errors.is_empty() {

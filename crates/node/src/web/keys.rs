@@ -3,11 +3,11 @@
 //! can be revoked; revoked keys stay listed as such.
 
 use super::layout::{self, Nav};
-use super::{PageError, PageResult, csrf_ok, csrf_refused, human, iso, see_other, viewer};
+use super::{PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
 use crate::api::AppState;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
 use picket_shared::db::Session;
@@ -73,11 +73,7 @@ fn render(
     )
 }
 
-pub async fn page(State(st): State<AppState>, headers: HeaderMap) -> PageResult {
-    let session = match viewer(&st, &headers, "/keys").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+pub async fn page(State(st): State<AppState>, Viewer(session): Viewer) -> PageResult {
     let keys = st.0.db.api_keys().await?;
     Ok(render(&session, &keys, None, None).into_response())
 }
@@ -92,16 +88,10 @@ pub struct KeyForm {
 
 pub async fn create(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Form(f): Form<KeyForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/keys").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let name = f.name.trim();
     let error = if name.is_empty() {
         Some("is required".to_owned())
@@ -137,17 +127,11 @@ pub struct CsrfForm {
 
 pub async fn revoke(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/keys").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let id: i64 = raw
         .parse()
         .map_err(|_| PageError(StatusCode::NOT_FOUND, format!("no key '{raw}'")))?;

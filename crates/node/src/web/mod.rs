@@ -21,7 +21,8 @@ mod twofa;
 
 use crate::api::{AppState, SESSION_COOKIE, cookie};
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -117,8 +118,25 @@ impl IntoResponse for PageError {
 
 pub type PageResult = Result<Response, PageError>;
 
-/// Who is looking: the session of the request's cookie, or the answer to
-/// give instead (to `/setup` before there is any account, else to `/login`).
+/// Who is looking, as an extractor: the session of the request's cookie.
+/// Without one, the request is answered by a redirect to `/setup` (before
+/// there is any account) or to `/login`, which comes back to the page asked
+/// for (to `/` after a form).
+pub struct Viewer(pub Session);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
+        let back = if parts.method == axum::http::Method::GET {
+            parts.uri.path_and_query().map_or("/", |p| p.as_str())
+        } else {
+            "/"
+        };
+        viewer(st, &parts.headers, back).await.map(Viewer)
+    }
+}
+
 async fn viewer(st: &AppState, headers: &HeaderMap, path: &str) -> Result<Session, Response> {
     let session = match cookie(headers, SESSION_COOKIE) {
         Some(token) => match st.0.db.session(token, now_ms()).await {
@@ -137,23 +155,26 @@ async fn viewer(st: &AppState, headers: &HeaderMap, path: &str) -> Result<Sessio
     }
 }
 
-/// Whether a form's CSRF token is the session's.
-fn csrf_ok(session: &Session, form_token: Option<&str>) -> bool {
-    form_token.is_some_and(|t| picket_shared::auth::ct_eq(t, &session.csrf))
+/// A form's CSRF token must be the session's; otherwise the form is refused
+/// (403) and nothing is done.
+fn check_csrf(session: &Session, form_token: Option<&str>) -> Result<(), PageError> {
+    if form_token.is_some_and(|t| picket_shared::auth::ct_eq(t, &session.csrf)) {
+        Ok(())
+    } else {
+        Err(PageError::expired())
+    }
 }
 
-fn csrf_refused() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        layout::bare(
-            "Form expired",
-            maud::html! {
-                h1 { "This form has expired" }
-                p { "Its security token did not match. Go back, reload the page and send it again." }
-            },
-        ),
-    )
-        .into_response()
+impl PageError {
+    /// A form whose CSRF token did not match.
+    fn expired() -> PageError {
+        PageError(
+            StatusCode::FORBIDDEN,
+            "This form has expired: its security token did not match. Go back, reload the page \
+             and send it again."
+                .into(),
+        )
+    }
 }
 
 /// Percent-encodes a query value.

@@ -5,14 +5,14 @@
 //! clone and delete (confirmed on a page of its own).
 
 use super::layout::{self, Nav};
-use super::{PageError, PageResult, csrf_ok, csrf_refused, human, iso, see_other, viewer};
+use super::{PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
 use crate::api::AppState;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
-use picket_shared::db::{MonitorRecord, State as MonitorState};
+use picket_shared::db::{MonitorRecord, Session, State as MonitorState};
 use picket_shared::model::{Heartbeat, WindowStats};
 use picket_shared::monitor::ValidMonitor;
 use picket_shared::{MonitorId, now_ms};
@@ -59,14 +59,10 @@ pub async fn load(st: &AppState, raw: &str) -> Result<MonitorRecord, PageError> 
 
 pub async fn page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Query(q): Query<MonitorQuery>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &format!("/monitors/{raw}")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let rec = load(&st, &raw).await?;
     let db = &st.0.db;
     let now = now_ms();
@@ -346,18 +342,12 @@ pub struct CsrfForm {
 /// write as the API's update.
 async fn set_active(
     st: &AppState,
-    headers: &HeaderMap,
+    session: &Session,
     raw: &str,
     csrf: &str,
     active: bool,
 ) -> PageResult {
-    let session = match viewer(st, headers, &format!("/monitors/{raw}")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(session, Some(csrf))?;
     let rec = load(st, raw).await?;
     let mut fields = rec.fields.clone();
     fields.active = Some(active);
@@ -371,31 +361,27 @@ async fn set_active(
 
 pub async fn pause(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
-    set_active(&st, &headers, &raw, &f.csrf, false).await
+    set_active(&st, &session, &raw, &f.csrf, false).await
 }
 
 pub async fn resume(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
-    set_active(&st, &headers, &raw, &f.csrf, true).await
+    set_active(&st, &session, &raw, &f.csrf, true).await
 }
 
 pub async fn delete_page(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &format!("/monitors/{raw}/delete")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
     let rec = load(&st, &raw).await?;
     let name = rec.fields.name.as_deref().unwrap_or("");
     let body = html! {
@@ -416,17 +402,11 @@ pub async fn delete_page(
 
 pub async fn delete(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Path(raw): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, &format!("/monitors/{raw}")).await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let id = parse_monitor_id(&raw)?;
     st.0.db.delete_monitor(id).await?;
     tracing::info!(monitor = %id, "monitor deleted");

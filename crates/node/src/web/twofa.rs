@@ -10,9 +10,7 @@
 //! codes count against the failed-login limiter like wrong passwords.
 
 use super::layout::{self, Nav};
-use super::{
-    PageError, PageResult, client_addr, csrf_ok, csrf_refused, see_other, set_cookie, viewer,
-};
+use super::{PageError, PageResult, Viewer, check_csrf, client_addr, see_other, set_cookie};
 use crate::api::{AppState, SESSION_COOKIE, cookie};
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
@@ -134,7 +132,7 @@ pub async fn code(
         return Ok(see_other("/login"));
     };
     if !picket_shared::auth::ct_eq(&f.csrf, &csrf) {
-        return Ok(csrf_refused());
+        return Err(PageError::expired());
     }
     let next = super::auth::safe_next(&f.next).to_owned();
     let now = now_ms();
@@ -217,16 +215,10 @@ pub struct CsrfForm {
 /// Starts setup: a new secret, shown on `/account/2fa`.
 pub async fn start(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let a = account_of(&st, &session).await?;
     if !a.twofa {
         st.0.db.start_two_factor(a.id, &totp::new_secret()).await?;
@@ -267,11 +259,7 @@ fn setup_markup(session: &Session, secret: &str, error: Option<&str>) -> Markup 
     )
 }
 
-pub async fn setup_page(State(st): State<AppState>, headers: HeaderMap) -> PageResult {
-    let session = match viewer(&st, &headers, "/account/2fa").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
+pub async fn setup_page(State(st): State<AppState>, Viewer(session): Viewer) -> PageResult {
     let a = account_of(&st, &session).await?;
     match (&a.twofa_secret, a.twofa) {
         (Some(secret), false) => Ok(no_store(
@@ -299,16 +287,10 @@ pub struct EnableForm {
 
 pub async fn enable(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Form(f): Form<EnableForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/account/2fa").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let a = account_of(&st, &session).await?;
     let (Some(secret), false) = (a.twofa_secret.as_deref(), a.twofa) else {
         return Ok(see_other("/account"));
@@ -354,16 +336,10 @@ pub struct DisableForm {
 
 pub async fn disable(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    Viewer(session): Viewer,
     Form(f): Form<DisableForm>,
 ) -> PageResult {
-    let session = match viewer(&st, &headers, "/account").await {
-        Ok(s) => s,
-        Err(r) => return Ok(r),
-    };
-    if !csrf_ok(&session, Some(&f.csrf)) {
-        return Ok(csrf_refused());
-    }
+    check_csrf(&session, Some(&f.csrf))?;
     let a = account_of(&st, &session).await?;
     let (password, hash) = (f.password.clone(), a.password_hash.clone());
     let password_ok =
