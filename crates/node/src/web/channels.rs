@@ -429,20 +429,14 @@ pub async fn delete_page(
     Path(raw): Path<String>,
 ) -> PageResult {
     let c = load(&st, &raw).await?;
-    let body = html! {
-        h1 { "Delete " (c.name) "?" }
-        div.panel style="max-width:560px" {
-            p { "Monitors linked to it stop notifying it, and its delivery history goes with it." }
-            div.row {
-                form method="post" action={ "/channels/" (c.id) "/delete" } style="margin:0" {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    button.danger type="submit" { "Delete " (c.name) }
-                }
-                a.button href={ "/channels/" (c.id) } { "Cancel" }
-            }
-        }
-    };
-    Ok(layout::page("Delete channel", &session, Nav::Channels, body).into_response())
+    let body = layout::confirm_delete(
+        &session,
+        Nav::Channels,
+        &c.name,
+        "Monitors linked to it stop notifying it, and its delivery history goes with it.",
+        &format!("/channels/{}", c.id),
+    );
+    Ok(body.into_response())
 }
 
 pub async fn delete(

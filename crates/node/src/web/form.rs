@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use maud::{Markup, html};
-use picket_shared::db::{Channel, Session};
+use picket_shared::db::{Channel, DbError, MonitorRecord, Session};
 use picket_shared::model::Node;
 use picket_shared::monitor::{DnsRecordType, FieldError, JsonOp, MonitorFields, MonitorType};
 use serde::Deserialize;
@@ -562,33 +562,69 @@ pub async fn create(
     Viewer(session): Viewer,
     Form(form): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    let (kind, csrf) = submitted(&form);
-    check_csrf(&session, csrf)?;
-    let (json, mut errors) = to_json(&form, kind);
+    save(&st, &session, None, &form).await
+}
+
+/// Validates a submitted form and stores it (`old`: the monitor edited):
+/// the stored monitor, or every field at fault with nothing stored.
+async fn store(
+    st: &AppState,
+    old: Option<&MonitorRecord>,
+    json: &Map<String, Value>,
+) -> Result<Result<MonitorRecord, Vec<FieldError>>, super::PageError> {
+    let given = match MonitorFields::from_json(Value::Object(json.clone())) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(vec![e])),
+    };
+    let fields = match old {
+        Some(rec) => {
+            let mut merged = rec.fields.clone();
+            merged.overlay(given);
+            merged
+        }
+        None => given,
+    };
+    let valid = match fields.validate(&st.0.limits) {
+        Ok(v) => v,
+        Err(es) => return Ok(Err(es)),
+    };
+    let saved = match old {
+        Some(rec) => st.0.db.update_monitor(rec.id, &valid).await,
+        None => st.0.db.create_monitor(&valid).await,
+    };
+    match saved {
+        Ok(rec) => Ok(Ok(rec)),
+        Err(DbError::Rejected { field, msg }) => Ok(Err(vec![FieldError::new(field, msg)])),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Create or update from the form: to the monitor's page, or the form again
+/// with the errors at their fields and the values as typed.
+async fn save(
+    st: &AppState,
+    session: &Session,
+    old: Option<MonitorRecord>,
+    form: &[(String, String)],
+) -> PageResult {
+    let (kind, csrf) = submitted(form);
+    check_csrf(session, csrf)?;
+    let (json, mut errors) = to_json(form, kind);
     if errors.is_empty() {
-        match MonitorFields::from_json(Value::Object(json.clone())) {
-            Err(e) => errors.push(e),
-            Ok(fields) => match fields.validate(&st.0.limits) {
-                Err(es) => errors = es,
-                Ok(valid) => match st.0.db.create_monitor(&valid).await {
-                    Ok(rec) => {
-                        tracing::info!(monitor = %rec.id, home = %rec.default_node_id, "monitor created");
-                        return Ok(see_other(&format!("/monitors/{}", rec.id)));
-                    }
-                    Err(picket_shared::db::DbError::Rejected { field, msg }) => {
-                        errors.push(FieldError::new(field, msg));
-                    }
-                    Err(e) => return Err(e.into()),
-                },
-            },
+        match store(st, old.as_ref(), &json).await? {
+            Ok(rec) => {
+                tracing::info!(monitor = %rec.id, home = %rec.default_node_id, "monitor saved");
+                return Ok(see_other(&format!("/monitors/{}", rec.id)));
+            }
+            Err(es) => errors = es,
         }
     }
-    let (nodes, channels) = page_parts(&st).await?;
+    let (nodes, channels) = page_parts(st).await?;
     let page = FormPage {
-        session: &session,
-        id: None,
+        session,
+        id: old.map(|r| r.id),
         kind,
-        values: typed(&json, &form),
+        values: typed(&json, form),
         errors,
         nodes,
         channels,
@@ -632,38 +668,6 @@ pub async fn update(
     Path(raw): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    let (kind, csrf) = submitted(&form);
-    check_csrf(&session, csrf)?;
     let rec = load(&st, &raw).await?;
-    let (json, mut errors) = to_json(&form, kind);
-    if errors.is_empty() {
-        match MonitorFields::from_json(Value::Object(json.clone())) {
-            Err(e) => errors.push(e),
-            Ok(patch) => {
-                let mut merged = rec.fields.clone();
-                merged.overlay(patch);
-                match merged.validate(&st.0.limits) {
-                    Err(es) => errors = es,
-                    Ok(valid) => match st.0.db.update_monitor(rec.id, &valid).await {
-                        Ok(rec) => return Ok(see_other(&format!("/monitors/{}", rec.id))),
-                        Err(picket_shared::db::DbError::Rejected { field, msg }) => {
-                            errors.push(FieldError::new(field, msg));
-                        }
-                        Err(e) => return Err(e.into()),
-                    },
-                }
-            }
-        }
-    }
-    let (nodes, channels) = page_parts(&st).await?;
-    let page = FormPage {
-        session: &session,
-        id: Some(rec.id),
-        kind,
-        values: typed(&json, &form),
-        errors,
-        nodes,
-        channels,
-    };
-    Ok((StatusCode::BAD_REQUEST, render(&page)).into_response())
+    save(&st, &session, Some(rec), &form).await
 }

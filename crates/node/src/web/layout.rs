@@ -81,6 +81,30 @@ pub fn bare(title: &str, body: Markup) -> Markup {
     }
 }
 
+/// The page that asks before deleting `name` at `base` (`/monitors/3`): what
+/// goes with it, the form that deletes (POST `{base}/delete`), and the way
+/// back.
+pub fn confirm_delete(session: &Session, nav: Nav, name: &str, goes: &str, base: &str) -> Markup {
+    page(
+        &format!("Delete {name}"),
+        session,
+        nav,
+        html! {
+            h1 { "Delete " (name) "?" }
+            div.panel style="max-width:560px" {
+                p { (goes) " This cannot be undone." }
+                div.row {
+                    form method="post" action={ (base) "/delete" } style="margin:0" {
+                        input type="hidden" name="csrf" value=(session.csrf);
+                        button.danger type="submit" { "Delete " (name) }
+                    }
+                    a.button href=(base) { "Cancel" }
+                }
+            }
+        },
+    )
+}
+
 /// A state's badge: symbol and word.
 pub fn badge(state: State) -> Markup {
     let word = match state {

@@ -383,21 +383,14 @@ pub async fn delete_page(
     Path(raw): Path<String>,
 ) -> PageResult {
     let rec = load(&st, &raw).await?;
-    let name = rec.fields.name.as_deref().unwrap_or("");
-    let body = html! {
-        h1 { "Delete " (name) "?" }
-        div.panel style="max-width:560px" {
-            p { "The monitor, its heartbeats, its uptime history and its pending notifications are deleted. This cannot be undone." }
-            div.row {
-                form method="post" action={ "/monitors/" (rec.id) "/delete" } style="margin:0" {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    button.danger type="submit" { "Delete " (name) }
-                }
-                a.button href={ "/monitors/" (rec.id) } { "Cancel" }
-            }
-        }
-    };
-    Ok(layout::page("Delete monitor", &session, Nav::None, body).into_response())
+    let body = layout::confirm_delete(
+        &session,
+        Nav::None,
+        rec.fields.name.as_deref().unwrap_or(""),
+        "The monitor, its heartbeats, its uptime history and its pending notifications are deleted.",
+        &format!("/monitors/{}", rec.id),
+    );
+    Ok(body.into_response())
 }
 
 pub async fn delete(
