@@ -169,7 +169,8 @@ impl Node {
         let server = tokio::spawn(
             axum::serve(
                 listener,
-                api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                api::router(state, web::router())
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
             .with_graceful_shutdown(stopped(stop_rx))
             .into_future(),

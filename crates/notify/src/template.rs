@@ -7,7 +7,7 @@
 //! liquidjs's `json` filter.
 
 use crate::event::Event;
-use crate::providers::fixture_events;
+use crate::event::fixture_events;
 use liquid_core::{Display_filter, Filter, FilterReflection, ParseFilter};
 use serde_json::{Value, json};
 use std::sync::OnceLock;

@@ -52,7 +52,9 @@ pub struct AppInner {
     pub live: Arc<crate::live::Live>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The node's routes: the API's, with `pages` (the dashboard's, which are
+/// built on this module and so are handed in rather than named here).
+pub fn router(state: AppState, pages: Router<AppState>) -> Router {
     let protected = Router::new()
         .route(
             "/api/v1/monitors",
@@ -100,7 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/push/{token}", get(push::push).post(push::push))
         .merge(protected)
-        .merge(crate::web::router())
+        .merge(pages)
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -1,4 +1,4 @@
-//! First-start setup, login, logout and the account page.
+//! First-start setup, login (its first step) and logout.
 //!
 //! `/setup` exists only while there is no account; with `PICKET_API_TOKEN`
 //! set it also asks for that token, so a fresh deployment on a public
@@ -6,7 +6,8 @@
 //! for an unknown name and a wrong password (and costs the same time), and
 //! failures are limited per account name and per client address.
 
-use super::layout::{self, Nav};
+use super::layout;
+use super::login::{blocking, count_failure, count_success, limiter_keys, refused, safe_next};
 use super::{
     PRE_CSRF_COOKIE, PageError, PageResult, Viewer, check_csrf, client_addr, see_other, set_cookie,
 };
@@ -52,13 +53,6 @@ fn with_pre_token(
 /// Whether a pre-login form's token matches its cookie.
 fn pre_token_ok(headers: &HeaderMap, form: &str) -> bool {
     cookie(headers, PRE_CSRF_COOKIE).is_some_and(|c| !form.is_empty() && ct_eq(c, form))
-}
-
-/// Runs argon2 off the async threads.
-pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .expect("password hashing does not panic")
 }
 
 #[derive(Deserialize, Default)]
@@ -185,15 +179,6 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Only a local path (`/…`, not `//host`) is followed after login.
-pub(super) fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/"
-    }
-}
-
 fn login_markup(csrf: &str, username: &str, next: &str, error: Option<&str>) -> Markup {
     layout::bare(
         "Log in",
@@ -271,48 +256,6 @@ pub async fn login(
     }
 }
 
-/// The limiter's keys for a login attempt: the account name and the
-/// client's address.
-pub(super) fn limiter_keys(username: &str, addr: &str) -> [String; 2] {
-    [
-        format!("account:{}", username.to_lowercase()),
-        format!("addr:{addr}"),
-    ]
-}
-
-/// The answer while any of `keys` is locked out (429 with Retry-After),
-/// the page drawn by `page` around the message.
-pub(super) fn refused(
-    st: &AppState,
-    keys: &[String],
-    now: i64,
-    page: impl FnOnce(&str) -> Markup,
-) -> Option<Response> {
-    let ms = {
-        let limiter = st.0.logins.lock().expect("limiter lock");
-        keys.iter().find_map(|k| limiter.check(k, now).err())
-    }?;
-    let minutes = (ms + 59_999) / 60_000;
-    let msg = format!(
-        "Too many failed logins. Try again in {minutes} minute{}.",
-        if minutes == 1 { "" } else { "s" }
-    );
-    let mut r = (StatusCode::TOO_MANY_REQUESTS, page(&msg)).into_response();
-    r.headers_mut()
-        .insert(header::RETRY_AFTER, (ms / 1000 + 1).into());
-    Some(r)
-}
-
-pub(super) fn count_failure(st: &AppState, keys: &[String], now: i64) {
-    let mut limiter = st.0.logins.lock().expect("limiter lock");
-    keys.iter().for_each(|k| limiter.fail(k, now));
-}
-
-pub(super) fn count_success(st: &AppState, keys: &[String]) {
-    let mut limiter = st.0.logins.lock().expect("limiter lock");
-    keys.iter().for_each(|k| limiter.succeed(k));
-}
-
 #[derive(Deserialize)]
 pub struct CsrfForm {
     #[serde(default)]
@@ -333,117 +276,4 @@ pub async fn logout(
     r.headers_mut()
         .append(header::SET_COOKIE, set_cookie(&st, SESSION_COOKIE, "", 0));
     Ok(r)
-}
-
-fn account_markup(
-    session: &picket_shared::db::Session,
-    errors: &[(&str, String)],
-    done: bool,
-    twofa: Markup,
-) -> Markup {
-    let err = |field: &str| {
-        html! { @for (_, m) in errors.iter().filter(|(k, _)| *k == field) { div.field-error { (m) } } }
-    };
-    layout::page(
-        "Account",
-        session,
-        Nav::Account,
-        html! {
-            h1 { "Account" }
-            p.muted { "Logged in as " strong { (session.username) } "." }
-            div.panel style="max-width:480px" {
-                h2 style="margin-top:0" { "Change password" }
-                @if done { div.alert.ok role="status" { "Password changed. Your other sessions have been logged out." } }
-                form method="post" action="/account/password" {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    label for="current" { "Current password" }
-                    input #current type="password" name="current" autocomplete="current-password" required;
-                    (err("current"))
-                    label for="password" { "New password" }
-                    input #password type="password" name="password" autocomplete="new-password" required;
-                    (err("password"))
-                    label for="confirm" { "Repeat the new password" }
-                    input #confirm type="password" name="confirm" autocomplete="new-password" required;
-                    (err("confirm"))
-                    p { button.primary type="submit" { "Change password" } }
-                }
-            }
-            @for (_, m) in errors.iter().filter(|(k, _)| *k == "twofa") {
-                div.alert.error role="alert" style="max-width:480px;margin-top:16px" { (m) }
-            }
-            (twofa)
-        },
-    )
-}
-
-/// The account page with `errors`, answered with `status`.
-pub(super) async fn account_response(
-    st: &AppState,
-    session: &picket_shared::db::Session,
-    errors: &[(&str, String)],
-    done: bool,
-    status: StatusCode,
-) -> Response {
-    match super::twofa::section(st, session).await {
-        Ok(twofa) => (status, account_markup(session, errors, done, twofa)).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-#[derive(Deserialize, Default)]
-pub struct AccountQuery {
-    changed: Option<String>,
-}
-
-pub async fn account_page(
-    State(st): State<AppState>,
-    Viewer(session): Viewer,
-    Query(q): Query<AccountQuery>,
-) -> PageResult {
-    Ok(account_response(&st, &session, &[], q.changed.is_some(), StatusCode::OK).await)
-}
-
-#[derive(Deserialize)]
-pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    current: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    confirm: String,
-}
-
-pub async fn change_password(
-    State(st): State<AppState>,
-    Viewer(session): Viewer,
-    headers: HeaderMap,
-    Form(f): Form<PasswordForm>,
-) -> PageResult {
-    check_csrf(&session, Some(&f.csrf))?;
-    let account =
-        st.0.db
-            .account_by_name(&session.username)
-            .await?
-            .ok_or_else(|| PageError(StatusCode::NOT_FOUND, "account not found".into()))?;
-    let mut errors = Vec::new();
-    let (current, hash) = (f.current.clone(), account.password_hash.clone());
-    if !blocking(move || accounts::verify_password(&current, &hash)).await {
-        errors.push(("current", "is not your current password".to_owned()));
-    }
-    if let Err(m) = accounts::check_password(&session.username, &f.password) {
-        errors.push(("password", m));
-    } else if f.password != f.confirm {
-        errors.push(("confirm", "does not match the new password".to_owned()));
-    }
-    if !errors.is_empty() {
-        return Ok(account_response(&st, &session, &errors, false, StatusCode::BAD_REQUEST).await);
-    }
-    let password = f.password.clone();
-    let hash = blocking(move || accounts::hash_password(&password)).await;
-    let keep = cookie(&headers, SESSION_COOKIE);
-    st.0.db.set_password(account.id, &hash, keep).await?;
-    tracing::info!(account = account.id, "password changed");
-    Ok(see_other("/account?changed=1"))
 }

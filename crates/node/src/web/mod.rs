@@ -9,6 +9,7 @@
 //! that (login, setup) a double-submit token, the same random value in a
 //! cookie and in the form.
 
+mod account;
 mod auth;
 mod board;
 mod channels;
@@ -16,6 +17,7 @@ mod cluster;
 mod form;
 mod keys;
 mod layout;
+mod login;
 mod monitor;
 mod twofa;
 
@@ -44,8 +46,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/2fa/start", post(twofa::start))
         .route("/account/2fa/enable", post(twofa::enable))
         .route("/account/2fa/disable", post(twofa::disable))
-        .route("/account", get(auth::account_page))
-        .route("/account/password", post(auth::change_password))
+        .route("/account", get(account::page))
+        .route("/account/password", post(account::change_password))
         .route("/monitors/new", get(form::new_page).post(form::create))
         .route("/monitors/{id}", get(monitor::page))
         .route(

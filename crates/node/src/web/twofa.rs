@@ -91,7 +91,7 @@ pub async fn code_page(
     let Some((_, _, csrf)) = pending(&st, &headers).await? else {
         return Ok(see_other("/login"));
     };
-    let next = super::auth::safe_next(q.next.as_deref().unwrap_or("/"));
+    let next = super::login::safe_next(q.next.as_deref().unwrap_or("/"));
     Ok(code_markup(&csrf, next, None).into_response())
 }
 
@@ -134,16 +134,16 @@ pub async fn code(
     if !picket_shared::auth::ct_eq(&f.csrf, &csrf) {
         return Err(PageError::expired());
     }
-    let next = super::auth::safe_next(&f.next).to_owned();
+    let next = super::login::safe_next(&f.next).to_owned();
     let now = now_ms();
-    let keys = super::auth::limiter_keys(&account.username, &client_addr(&headers, peer));
+    let keys = super::login::limiter_keys(&account.username, &client_addr(&headers, peer));
     if let Some(r) =
-        super::auth::refused(&st, &keys, now, |msg| code_markup(&csrf, &next, Some(msg)))
+        super::login::refused(&st, &keys, now, |msg| code_markup(&csrf, &next, Some(msg)))
     {
         return Ok(r);
     }
     if !accept(&st, &account, &f.code).await? {
-        super::auth::count_failure(&st, &keys, now);
+        super::login::count_failure(&st, &keys, now);
         tracing::info!(account = account.id, "wrong two-factor code");
         let body = code_markup(
             &csrf,
@@ -155,7 +155,7 @@ pub async fn code(
     if !st.0.db.verify_session(&token, now).await? {
         return Ok(see_other("/login"));
     }
-    super::auth::count_success(&st, &keys);
+    super::login::count_success(&st, &keys);
     tracing::info!(account = account.id, "login with two-factor");
     let mut r = see_other(&next);
     let h = r.headers_mut();
@@ -165,45 +165,6 @@ pub async fn code(
     );
     h.append(header::SET_COOKIE, set_cookie(&st, PENDING_COOKIE, "", 0));
     Ok(r)
-}
-
-/// The account page's two-factor part.
-pub async fn section(st: &AppState, session: &Session) -> Result<Markup, PageError> {
-    let a = account_of(st, session).await?;
-    let left = if a.twofa {
-        st.0.db.recovery_codes_left(a.id).await?
-    } else {
-        0
-    };
-    Ok(html! {
-        div.panel style="max-width:480px;margin-top:16px" {
-            h2 style="margin-top:0" { "Two-factor sign-in" }
-            @if a.twofa {
-                p { (layout::badge(picket_shared::db::State::Up)) " On. " (left) " recovery code" @if left != 1 { "s" } " left." }
-                form method="post" action="/account/2fa/disable" {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    label for="off-password" { "Password" }
-                    input #off-password type="password" name="password" autocomplete="current-password" required;
-                    label for="off-code" { "A code from your app" }
-                    input #off-code type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required;
-                    p { button.danger type="submit" { "Turn off" } }
-                }
-            } @else {
-                p.muted { "Off. With it on, logging in also asks for a code from an authenticator app." }
-                form method="post" action="/account/2fa/start" {
-                    input type="hidden" name="csrf" value=(session.csrf);
-                    button type="submit" { "Set up two-factor sign-in" }
-                }
-            }
-        }
-    })
-}
-
-async fn account_of(st: &AppState, session: &Session) -> Result<Account, PageError> {
-    st.0.db
-        .account_by_name(&session.username)
-        .await?
-        .ok_or_else(|| PageError(StatusCode::NOT_FOUND, "account not found".into()))
 }
 
 #[derive(Deserialize)]
@@ -219,7 +180,7 @@ pub async fn start(
     Form(f): Form<CsrfForm>,
 ) -> PageResult {
     check_csrf(&session, Some(&f.csrf))?;
-    let a = account_of(&st, &session).await?;
+    let a = super::account::account_of(&st, &session).await?;
     if !a.twofa {
         st.0.db.start_two_factor(a.id, &totp::new_secret()).await?;
     }
@@ -260,7 +221,7 @@ fn setup_markup(session: &Session, secret: &str, error: Option<&str>) -> Markup 
 }
 
 pub async fn setup_page(State(st): State<AppState>, Viewer(session): Viewer) -> PageResult {
-    let a = account_of(&st, &session).await?;
+    let a = super::account::account_of(&st, &session).await?;
     match (&a.twofa_secret, a.twofa) {
         (Some(secret), false) => Ok(no_store(
             setup_markup(&session, secret, None).into_response(),
@@ -291,7 +252,7 @@ pub async fn enable(
     Form(f): Form<EnableForm>,
 ) -> PageResult {
     check_csrf(&session, Some(&f.csrf))?;
-    let a = account_of(&st, &session).await?;
+    let a = super::account::account_of(&st, &session).await?;
     let (Some(secret), false) = (a.twofa_secret.as_deref(), a.twofa) else {
         return Ok(see_other("/account"));
     };
@@ -340,13 +301,13 @@ pub async fn disable(
     Form(f): Form<DisableForm>,
 ) -> PageResult {
     check_csrf(&session, Some(&f.csrf))?;
-    let a = account_of(&st, &session).await?;
+    let a = super::account::account_of(&st, &session).await?;
     let (password, hash) = (f.password.clone(), a.password_hash.clone());
     let password_ok =
-        super::auth::blocking(move || accounts::verify_password(&password, &hash)).await;
+        super::login::blocking(move || accounts::verify_password(&password, &hash)).await;
     if !password_ok || !accept(&st, &a, &f.code).await? {
         let err = [("twofa", "The password or the code is not right.".to_owned())];
-        return Ok(super::auth::account_response(
+        return Ok(super::account::account_response(
             &st,
             &session,
             &err,

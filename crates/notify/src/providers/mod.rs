@@ -224,45 +224,7 @@ pub fn cfg(v: Value) -> Map<String, Value> {
 }
 
 #[doc(hidden)]
-/// The events the providers' tests render (also used by this crate's
-/// integration tests, and the sample a template is checked against when a
-/// channel is saved).
-pub mod fixture_events {
-    use super::*;
-    use picket_shared::model::Status;
-    use picket_shared::notify::EventKind;
-
-    pub fn down() -> Event {
-        Event {
-            event_id: "e1".into(),
-            kind: EventKind::Down,
-            monitor_id: 7,
-            monitor_name: "shop".into(),
-            monitor_type: "http".into(),
-            target: Some("https://shop.test/".into()),
-            status: Status::Down,
-            msg: "500 - Internal Server Error".into(),
-            time: 1_796_128_245_000,
-            ping: None,
-            node: "n1".into(),
-            link: Some("https://picket.test/monitors/7".into()),
-            digest: Vec::new(),
-            tz: crate::event::Tz::UTC,
-            monitor: serde_json::json!({"id": 7, "name": "shop", "type": "http",
-                "url": "https://shop.test/", "hostname": null, "active": true}),
-        }
-    }
-
-    pub fn up() -> Event {
-        Event {
-            kind: EventKind::Up,
-            status: Status::Up,
-            msg: "200 - OK".into(),
-            ping: Some(12.0),
-            ..down()
-        }
-    }
-}
+pub use crate::event::fixture_events;
 
 #[cfg(test)]
 mod tests {
