@@ -93,6 +93,14 @@ async fn an_operator_runs_a_monitor_through_the_pages_and_sees_it_change_live() 
     // A monitor through the form. Its target answers slowly at first, so the
     // dashboard shows it pending before its first beat arrives.
     farm.set("shop", Behaviour::slow(Duration::from_secs(3)));
+    let r = client()
+        .post(url("/api/v1/tags"))
+        .bearer_auth(TOKEN)
+        .body(r##"{"name": "team", "color": "#7c3aed"}"##)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
     b.click("a.button.primary").await;
     b.wait_text("h1", "New monitor", WAIT).await;
     b.fill("name", "Shop <script>alert(1)</script>").await;
@@ -100,6 +108,7 @@ async fn an_operator_runs_a_monitor_through_the_pages_and_sees_it_change_live() 
     b.fill("interval", "5").await;
     b.fill("retryInterval", "5").await;
     b.fill("timeout", "4.5").await;
+    b.fill("tags", "team:shop").await;
     b.click("form.panel button[type=submit]").await;
     let page = eventually(WAIT, "the monitor's page", || async {
         let p = b.path().await;
@@ -115,6 +124,8 @@ async fn an_operator_runs_a_monitor_through_the_pages_and_sees_it_change_live() 
 
     b.open(&url("/")).await;
     let row = format!("tr[data-monitor='{page}'] .st");
+    b.wait_text(&format!("tr[data-monitor='{page}'] .tag"), "team: shop", WAIT)
+        .await;
     let first = b.text(&row).await;
     assert!(
         first

@@ -1067,3 +1067,82 @@ async fn the_event_stream_sends_new_beats_of_the_monitors_asked_for_and_resumes(
     );
     assert!(got[0].1.parse::<i64>().unwrap() > id.parse::<i64>().unwrap());
 }
+
+#[tokio::test]
+async fn the_dashboard_filters_by_tag_and_shows_tags_as_text() {
+    let t = sqlite().await;
+    let node = spawn_node(&t.url, "n1", &[]).await;
+    let base = format!("http://{}", node.addr);
+    let (cookie, csrf) = logged_in(&t.db).await;
+    monitors::register(&t.db, "elsewhere", "127.0.0.1:1").await;
+    t.db.create_tag("<b>team", "#aabbcc").await.unwrap();
+    t.db.create_tag("env", "#112233").await.unwrap();
+    let tagged = |name: &str, tags: serde_json::Value| {
+        monitors::valid(
+            json!({"name": name, "type": "http", "url": "https://x.test/",
+            "interval": 60, "node_id": "elsewhere", "tags": tags}),
+        )
+    };
+    let a =
+        t.db.create_monitor(&tagged(
+            "alpha",
+            json!([{"name": "<b>team", "value": "ops"}]),
+        ))
+        .await
+        .unwrap();
+    t.db.create_monitor(&tagged("beta", json!([{"name": "env", "value": "prod"}])))
+        .await
+        .unwrap();
+    let (_, body) = get(&base, &format!("/?tag={}", urlencode("<b>team")), &cookie).await;
+    assert!(body.contains("1 of 2 monitors match"), "{body}");
+    assert!(body.contains("alpha") && !body.contains(">beta<"));
+    assert!(
+        body.contains("&lt;b&gt;team: ops") && !body.contains("<b>team"),
+        "escaped chip"
+    );
+    let (_, body) = get(&base, "/?tag=env:prod", &cookie).await;
+    assert!(body.contains("1 of 2 monitors match") && body.contains("beta"));
+    let (_, body) = get(&base, "/?tag=env:dev", &cookie).await;
+    assert!(body.contains("No monitor matches"));
+
+    // The form shows and replaces the tags.
+    let (_, form) = get(&base, &format!("/monitors/{}/edit", a.id), &cookie).await;
+    assert!(form.contains("value=\"&lt;b&gt;team:ops\""), "{form}");
+    let r = post(
+        &base,
+        &format!("/monitors/{}/edit", a.id),
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("type", "http"),
+            ("name", "alpha"),
+            ("url", "https://x.test/"),
+            ("interval", "60"),
+            ("tags", "env:stage, nope"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400, "an unknown tag");
+    assert!(r.text().await.unwrap().contains("id=\"err-tags\""));
+    let r = post(
+        &base,
+        &format!("/monitors/{}/edit", a.id),
+        &cookie,
+        &[
+            ("csrf", &csrf),
+            ("type", "http"),
+            ("name", "alpha"),
+            ("url", "https://x.test/"),
+            ("interval", "60"),
+            ("tags", "env:stage"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let tags = t.db.monitor_tags(Some(&[a.id])).await.unwrap();
+    let got: Vec<(&str, &str)> = tags[&a.id]
+        .iter()
+        .map(|t| (t.name.as_str(), t.value.as_str()))
+        .collect();
+    assert_eq!(got, [("env", "stage")]);
+}

@@ -5,7 +5,7 @@
 //! no SQL of its own and makes no decisions.
 
 use crate::MonitorId;
-use crate::db::{Db, MonitorRecord, Result};
+use crate::db::{Db, MonitorRecord, MonitorTag, Result};
 use crate::ids::NodeId;
 use crate::model::{Heartbeat, TlsInfo, Uptime};
 
@@ -20,6 +20,7 @@ pub struct MonitorView {
     pub recent: Vec<Heartbeat>,
     /// The notification channels it is linked to.
     pub channels: Vec<i64>,
+    pub tags: Vec<MonitorTag>,
 }
 
 /// Loads monitor views.
@@ -41,7 +42,9 @@ impl<'a> MonitorViews<'a> {
         };
         let uptime = self.db.uptime(self.now, Some(id)).await?;
         let mut channels = self.db.monitor_channels(Some(id)).await?;
+        let mut tags = self.db.monitor_tags(Some(&[id])).await?;
         Ok(Some(MonitorView {
+            tags: tags.remove(&id).unwrap_or_default(),
             uptime: uptime.get(&id).copied().unwrap_or_default(),
             tls: self.db.tls_info(id).await?,
             recent: self.db.heartbeats(id, 0, recent).await?,
@@ -50,16 +53,18 @@ impl<'a> MonitorViews<'a> {
         }))
     }
 
-    /// Every monitor, or those `owner` runs, without beats: four queries
+    /// Every monitor, or those `owner` runs, without beats: five queries
     /// whatever the number of monitors.
     pub async fn all(&self, owner: Option<&NodeId>) -> Result<Vec<MonitorView>> {
         let records = self.db.monitors(owner).await?;
         let uptime = self.db.uptime(self.now, None).await?;
         let tls = self.db.tls_infos().await?;
         let mut channels = self.db.monitor_channels(None).await?;
+        let mut tags = self.db.monitor_tags(None).await?;
         Ok(records
             .into_iter()
             .map(|record| MonitorView {
+                tags: tags.remove(&record.id).unwrap_or_default(),
                 uptime: uptime.get(&record.id).copied().unwrap_or_default(),
                 tls: tls.get(&record.id).copied(),
                 recent: Vec::new(),

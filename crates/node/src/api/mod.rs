@@ -7,6 +7,7 @@ mod monitors;
 mod nodes;
 pub(crate) mod notifications;
 mod push;
+mod tags;
 
 use crate::metrics::Metrics;
 use crate::scheduler::{Lease, Scheduler};
@@ -95,6 +96,11 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router {
             get(notifications::deliveries),
         )
         .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/tags", get(tags::list).post(tags::create))
+        .route(
+            "/api/v1/tags/{id}",
+            get(tags::get_one).put(tags::update).delete(tags::delete),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .route("/api/v1/status", get(status))

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use picket_shared::db::MonitorRecord;
+use picket_shared::db::{Filter, MonitorRecord};
 use picket_shared::model::Uptime;
 use picket_shared::monitor::{MonitorFields, ValidMonitor};
 use picket_shared::read::{MonitorView, MonitorViews};
@@ -39,6 +39,8 @@ fn fields_from(body: Value) -> Result<MonitorFields, ApiError> {
 pub struct ListQuery {
     /// Only monitors whose effective owner is this node.
     owner: Option<String>,
+    /// Only monitors with this tag: `name` or `name:value`.
+    tag: Option<String>,
 }
 
 /// Uptime Kuma's three windows as `{"24h", "7d", "30d"}`: the fraction of
@@ -63,6 +65,7 @@ pub fn view_json(v: &MonitorView) -> Value {
     j["avg_response_ms"] = ping;
     j["tls_info"] = json!(v.tls);
     j["notificationIDList"] = channels_json(&v.channels);
+    j["tags"] = json!(v.tags);
     j
 }
 
@@ -73,10 +76,25 @@ fn channels_json(ids: &[i64]) -> Value {
 
 pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult {
     let owner = q.owner.map(NodeId);
+    let tag = q.tag.as_deref().and_then(Filter::tag_of);
     let views = MonitorViews::new(&st.0.db, now_ms())
         .all(owner.as_ref())
         .await?;
-    ok("", views.iter().map(view_json).collect::<Vec<_>>())
+    let tagged = |v: &&MonitorView| match &tag {
+        None => true,
+        Some((name, value)) => v
+            .tags
+            .iter()
+            .any(|t| &t.name == name && value.as_ref().is_none_or(|want| &t.value == want)),
+    };
+    ok(
+        "",
+        views
+            .iter()
+            .filter(tagged)
+            .map(view_json)
+            .collect::<Vec<_>>(),
+    )
 }
 
 pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> ApiResult {
@@ -100,8 +118,10 @@ async fn load(st: &AppState, raw: &str) -> Result<MonitorRecord, ApiError> {
 /// A monitor just written, as reads show it (with its channels).
 async fn shown(st: &AppState, rec: MonitorRecord) -> Result<Value, ApiError> {
     let channels = st.0.db.monitor_channels(Some(rec.id)).await?;
+    let tags = st.0.db.monitor_tags(Some(&[rec.id])).await?;
     let mut j = monitor_json(&rec);
     j["notificationIDList"] = channels_json(channels.get(&rec.id).map_or(&[], Vec::as_slice));
+    j["tags"] = json!(tags.get(&rec.id).map_or(&[][..], Vec::as_slice));
     Ok(j)
 }
 

@@ -29,6 +29,9 @@ pub struct BoardQuery {
     kind: String,
     #[serde(default)]
     node: String,
+    /// `name` or `name:value`.
+    #[serde(default)]
+    tag: String,
     #[serde(default)]
     sort: String,
     #[serde(default)]
@@ -43,6 +46,7 @@ impl BoardQuery {
             state: MonitorState::parse(&self.status),
             kind: MonitorType::parse(&self.kind).map(|t| t.as_str().to_owned()),
             node: some(&self.node).map(NodeId),
+            tag: Filter::tag_of(&self.tag),
         }
     }
 
@@ -63,6 +67,7 @@ impl BoardQuery {
             ("status", status),
             ("type", self.kind.as_str()),
             ("node", self.node.as_str()),
+            ("tag", self.tag.as_str()),
             ("sort", self.sort.as_str()),
         ] {
             if !v.is_empty() {
@@ -97,6 +102,8 @@ pub async fn page(
     let beats = db.recent_beats(&ids, BAR_BEATS).await?;
     let uptime = db.day_uptime_of(now, &ids).await?;
     let nodes = db.nodes().await?;
+    let tags = db.monitor_tags(Some(&ids)).await?;
+    let all_tags = db.tags().await?;
     let pages = ((page.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     let total: i64 = counts.values().sum();
     let filtered = filter != Filter::default();
@@ -115,7 +122,7 @@ pub async fn page(
                 }
             }
         }
-        (filters(&q, &nodes))
+        (filters(&q, &nodes, &all_tags))
         @if total == 0 {
             div.panel {
                 h2 style="margin-top:0" { "No monitors yet" }
@@ -150,6 +157,7 @@ pub async fn page(
                                     (rec.fields.kind.as_deref().unwrap_or("")) " · "
                                     (rec.target().unwrap_or_else(|| "push".into()))
                                 }
+                                @if let Some(t) = tags.get(&rec.id) { (layout::tag_chips(t)) }
                             }
                             td.opt { (layout::beat_bar(bar, false)) }
                             td.num { (layout::percent(uptime.get(&rec.id).and_then(|u| u.uptime()))) }
@@ -169,7 +177,11 @@ pub async fn page(
     Ok(layout::page("Dashboard", &session, Nav::Dashboard, body).into_response())
 }
 
-fn filters(q: &BoardQuery, nodes: &[picket_shared::model::Node]) -> Markup {
+fn filters(
+    q: &BoardQuery,
+    nodes: &[picket_shared::model::Node],
+    tags: &[picket_shared::db::Tag],
+) -> Markup {
     let sel = |cur: &str, v: &str| (cur == v).then_some("selected");
     html! {
         form.filters method="get" action="/" role="search" {
@@ -196,6 +208,16 @@ fn filters(q: &BoardQuery, nodes: &[picket_shared::model::Node]) -> Markup {
                 select #node name="node" {
                     option value="" { "Any" }
                     @for n in nodes { option value=(n.node_id) selected=[sel(&q.node, n.node_id.as_str())] { (n.node_name) " (" (n.node_id) ")" } }
+                }
+            }
+            div {
+                label for="tag" { "Tag" }
+                select #tag name="tag" {
+                    option value="" { "Any" }
+                    @for t in tags { option value=(t.name) selected=[sel(&q.tag, &t.name)] { (t.name) } }
+                    @if !q.tag.is_empty() && !tags.iter().any(|t| t.name == q.tag) {
+                        option value=(q.tag) selected { (q.tag) }
+                    }
                 }
             }
             div {

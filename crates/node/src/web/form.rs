@@ -220,6 +220,13 @@ fn fields() -> Vec<Field> {
             Some(HTTP_KINDS),
         ),
         field("description", LongText, "Description", "", None),
+        field(
+            "tags",
+            Text,
+            "Tags",
+            "Comma-separated, with an optional value: team, env:prod. Tags are made with the API (POST /api/v1/tags).",
+            None,
+        ),
     ]
 }
 
@@ -243,6 +250,8 @@ fn to_json(form: &[(String, String)], kind: MonitorType) -> (Map<String, Value>,
             // Emptied, the description is cleared; other empty fields take
             // the stored value or the default.
             (_, Some("")) if f.name == "description" => json!(""),
+            (_, Some(t)) if f.name == "tags" => tags_json(t),
+            (_, None | Some("")) if f.name == "tags" => json!([]),
             (_, None | Some("")) => continue,
             (Input::Int, Some(s)) => match s.parse::<i64>() {
                 Ok(n) => json!(n),
@@ -278,6 +287,35 @@ fn to_json(form: &[(String, String)], kind: MonitorType) -> (Map<String, Value>,
         .collect();
     out.insert("notificationIDList".into(), json!(channels));
     (out, errors)
+}
+
+/// `team, env:prod` as the API's `tags`.
+fn tags_json(text: &str) -> Value {
+    let tags: Vec<Value> = text
+        .split(',')
+        .filter_map(picket_shared::db::Filter::tag_of)
+        .map(|(name, value)| json!({"name": name, "value": value.unwrap_or_default()}))
+        .collect();
+    json!(tags)
+}
+
+/// A monitor's tags as the form shows them: `team, env:prod`.
+fn tags_text(tags: &[picket_shared::db::MonitorTag]) -> String {
+    tags.iter()
+        .map(|t| {
+            if t.value.is_empty() {
+                t.name.clone()
+            } else {
+                format!("{}:{}", t.name, t.value)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn stored_tags(st: &AppState, rec: &MonitorRecord) -> Result<String, super::PageError> {
+    let tags = st.0.db.monitor_tags(Some(&[rec.id])).await?;
+    Ok(tags_text(tags.get(&rec.id).map_or(&[][..], Vec::as_slice)))
 }
 
 /// What the form shows: stored or typed values by Kuma name.
@@ -475,6 +513,8 @@ pub async fn new_page(
                     .remove(&rec.id)
                     .unwrap_or_default();
             let mut v = Values::from_fields(&rec.fields, linked);
+            v.map
+                .insert("tags".into(), json!(stored_tags(&st, &rec).await?));
             let name = v.text("name");
             v.map.insert("name".into(), json!(format!("{name} (copy)")));
             v.map.remove("pushToken");
@@ -548,6 +588,10 @@ fn typed(json: &Map<String, Value>, form: &[(String, String)]) -> Values {
     // Numbers that did not parse are shown as typed.
     for (k, v) in form {
         map.entry(k.clone()).or_insert_with(|| json!(v));
+    }
+    // Tags as typed, not as the list they became.
+    if let Some((_, t)) = form.iter().find(|(k, _)| k == "tags") {
+        map.insert("tags".into(), json!(t));
     }
     let channels = json
         .get("notificationIDList")
@@ -646,7 +690,10 @@ pub async fn edit_page(
             .await?
             .remove(&rec.id)
             .unwrap_or_default();
-    let values = Values::from_fields(&rec.fields, linked);
+    let mut values = Values::from_fields(&rec.fields, linked);
+    values
+        .map
+        .insert("tags".into(), json!(stored_tags(&st, &rec).await?));
     let kind = MonitorType::parse(&q.kind)
         .or_else(|| rec.fields.kind.as_deref().and_then(MonitorType::parse))
         .unwrap_or(MonitorType::Http);

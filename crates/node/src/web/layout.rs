@@ -105,6 +105,19 @@ pub fn confirm_delete(session: &Session, nav: Nav, name: &str, goes: &str, base:
     )
 }
 
+/// A monitor's tags as small labels (`name: value`), each in its colour.
+pub fn tag_chips(tags: &[picket_shared::db::MonitorTag]) -> Markup {
+    html! {
+        span.tags {
+            @for t in tags {
+                a.tag href={ "/?tag=" (super::encode(&t.name)) } style={ "--tag:" (t.color) } {
+                    (t.name) @if !t.value.is_empty() { ": " (t.value) }
+                }
+            }
+        }
+    }
+}
+
 /// A state's badge: symbol and word.
 pub fn badge(state: State) -> Markup {
     let word = match state {

@@ -99,6 +99,11 @@ pub async fn page(
         .await?
         .remove(&id)
         .unwrap_or_default();
+    let tags = db
+        .monitor_tags(Some(&[id]))
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
     let channels: Vec<_> = db
         .channels()
         .await?
@@ -124,6 +129,7 @@ pub async fn page(
                     }
                 }
                 p.target { (f.kind.as_deref().unwrap_or("")) " · " (rec.target().unwrap_or_else(|| "push".into())) }
+                @if !tags.is_empty() { p { (layout::tag_chips(&tags)) } }
                 @if let Some(d) = f.description.as_deref().filter(|d| !d.is_empty()) { p { (d) } }
             }
             div.row {

@@ -55,6 +55,7 @@ pub mod overview;
 pub mod ownership;
 pub mod retention;
 pub mod stats;
+pub mod tags;
 pub mod tls;
 
 pub use accounts::{Account, NewSession, Session};
@@ -67,6 +68,7 @@ pub use notify::{Channel, ChannelInput, Delivery, OutboxRow};
 pub use overview::{Filter, Latest, NumberedBeat, Page, Sort, State};
 pub use ownership::{ClusterMove, Fence};
 pub use stats::{StatRow, aggregate};
+pub use tags::{MonitorTag, Tag};
 
 /// Which SQL dialect the URL selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

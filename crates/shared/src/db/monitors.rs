@@ -71,8 +71,9 @@ pub(crate) const MONITOR_COLS: &str = "id, name, type, url, hostname, port, meth
     default_node_id, assign_node, rev, created_at, modified_at";
 
 /// The tables whose rows belong to one monitor and go with it.
-const MONITOR_OWNED_TABLES: [&str; 9] = [
+const MONITOR_OWNED_TABLES: [&str; 10] = [
     "heartbeat",
+    "monitor_tag",
     "monitor_status",
     "stat_minute",
     "stat_hour",
@@ -122,6 +123,9 @@ impl Db {
                 .await
                 .map_err(unique_push_token)?;
             let id = self.last_insert_id(c).await?;
+            if let Some(tags) = &m.tags {
+                self.set_monitor_tags(c, MonitorId(id), tags).await?;
+            }
             self.set_monitor_channels(c, MonitorId(id), m.notifications.as_deref(), true)
                 .await?;
             self.monitor_in(c, MonitorId(id))
@@ -166,6 +170,9 @@ impl Db {
                 .execute(&mut *c)
                 .await
                 .map_err(unique_push_token)?;
+            if let Some(tags) = &m.tags {
+                self.set_monitor_tags(c, id, tags).await?;
+            }
             self.set_monitor_channels(c, id, m.notifications.as_deref(), false)
                 .await?;
             // Certificate facts belong to the target they were read from.
@@ -389,6 +396,7 @@ pub(crate) fn monitor_from_row(r: &AnyRow) -> Result<MonitorRecord> {
         resend_minutes: r.try_get("resend_minutes")?,
         up_threshold: r.try_get("up_threshold")?,
         notification_id_list: None,
+        tags: None,
         node_id: Some(default_node_id.clone()),
     };
     Ok(MonitorRecord {

@@ -133,6 +133,22 @@ pub struct Filter {
     pub kind: Option<String>,
     /// The effective owner.
     pub node: Option<NodeId>,
+    /// A tag by name, and with `Some(value)` only with that value.
+    pub tag: Option<(String, Option<String>)>,
+}
+
+impl Filter {
+    /// `name` or `name:value`, as the dashboard's and the API's `?tag=` say.
+    pub fn tag_of(s: &str) -> Option<(String, Option<String>)> {
+        let s = s.trim();
+        if s.is_empty() {
+            return None;
+        }
+        Some(match s.split_once(':') {
+            Some((n, v)) => (n.trim().to_owned(), Some(v.trim().to_owned())),
+            None => (s.to_owned(), None),
+        })
+    }
 }
 
 /// One page of monitors and how many match in all.
@@ -194,6 +210,19 @@ impl Filter {
         if let Some(n) = &self.node {
             conds.push("monitor.owner = ?".into());
             binds.push(n.as_str().into());
+        }
+        if let Some((name, value)) = &self.tag {
+            let with_value = if value.is_some() {
+                " AND monitor_tag.value = ?"
+            } else {
+                ""
+            };
+            conds.push(format!(
+                "EXISTS (SELECT 1 FROM monitor_tag JOIN tag ON tag.id = monitor_tag.tag_id \
+                 WHERE monitor_tag.monitor_id = monitor.id AND tag.name = ?{with_value})"
+            ));
+            binds.push(name.clone());
+            binds.extend(value.clone());
         }
         (conds.join(" AND "), binds)
     }

@@ -166,6 +166,10 @@ pub struct MonitorFields {
         skip_serializing
     )]
     pub notification_id_list: Option<Value>,
+    /// The tags to put on it: `[{"tag_id": 1, "value": "eu"}]` or by
+    /// `name` (Kuma's shape). Input only; the read model shows the tags.
+    #[serde(skip_serializing)]
+    pub tags: Option<Value>,
     /// The monitor's home node (`default_node_id`).
     #[serde(alias = "nodeId")]
     pub node_id: Option<String>,
@@ -302,6 +306,63 @@ pub struct ValidMonitor {
     /// The channels to link (`notificationIDList`); `None` when the request
     /// did not say (a new monitor then gets the default channels).
     pub notifications: Option<Vec<i64>>,
+    /// The tags to put on it, replacing its tags; `None` keeps them.
+    pub tags: Option<Vec<TagRef>>,
+}
+
+/// A tag to put on a monitor: by id or by name, with a value ("" for none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRef {
+    pub id: Option<i64>,
+    pub name: Option<String>,
+    pub value: String,
+}
+
+/// Longest tag value.
+pub const TAG_VALUE_MAX: usize = 255;
+
+fn parse_tags(v: &Value) -> Result<Vec<TagRef>, String> {
+    let bad = || {
+        "must be a list like [{\"tag_id\": 1, \"value\": \"eu\"}] or [{\"name\": \"team\"}]"
+            .to_owned()
+    };
+    let Value::Array(items) = v else {
+        return Err(bad());
+    };
+    let mut out: Vec<TagRef> = Vec::new();
+    for item in items {
+        let Value::Object(m) = item else {
+            return Err(bad());
+        };
+        let id = match m.get("tag_id").or_else(|| m.get("id")) {
+            None | Some(Value::Null) => None,
+            Some(x) => Some(x.as_i64().filter(|i| *i > 0).ok_or_else(bad)?),
+        };
+        let name = match m.get("name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Some(_) => return Err(bad()),
+        };
+        if id.is_none() && name.is_none() {
+            return Err(bad());
+        }
+        let value = match m.get("value") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.trim().to_owned(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err("a tag's value must be text".into()),
+        };
+        if value.chars().count() > TAG_VALUE_MAX || value.chars().any(char::is_control) {
+            return Err(format!(
+                "a tag's value must be at most {TAG_VALUE_MAX} characters, without control characters"
+            ));
+        }
+        let t = TagRef { id, name, value };
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    Ok(out)
 }
 
 impl ValidMonitor {
@@ -380,6 +441,7 @@ impl MonitorFields {
             resend_minutes,
             up_threshold,
             notification_id_list,
+            tags,
             node_id
         );
     }
@@ -400,11 +462,16 @@ impl MonitorFields {
                     .map_err(|msg| vec![FieldError::new("notificationIDList", msg)])?,
             ),
         };
+        let tags = match &self.tags {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_tags(v).map_err(|msg| vec![FieldError::new("tags", msg)])?),
+        };
         Ok(ValidMonitor {
             spec,
             node_id: self.node_id.clone().map(NodeId),
             push_token,
             notifications,
+            tags,
         })
     }
 
