@@ -124,8 +124,12 @@ async fn an_operator_runs_a_monitor_through_the_pages_and_sees_it_change_live() 
 
     b.open(&url("/")).await;
     let row = format!("tr[data-monitor='{page}'] .st");
-    b.wait_text(&format!("tr[data-monitor='{page}'] .tag"), "team: shop", WAIT)
-        .await;
+    b.wait_text(
+        &format!("tr[data-monitor='{page}'] .tag"),
+        "team: shop",
+        WAIT,
+    )
+    .await;
     let first = b.text(&row).await;
     assert!(
         first

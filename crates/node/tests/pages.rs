@@ -1146,3 +1146,76 @@ async fn the_dashboard_filters_by_tag_and_shows_tags_as_text() {
         .collect();
     assert_eq!(got, [("env", "stage")]);
 }
+
+#[tokio::test]
+async fn a_password_change_checks_the_old_one_and_ends_the_other_sessions() {
+    let t = sqlite().await;
+    let node = spawn_node(&t.url, "n1", &[]).await;
+    let base = format!("http://{}", node.addr);
+    let (cookie, csrf) = logged_in(&t.db).await;
+    let other = t.db.create_session(1).await.unwrap();
+    let other_cookie = format!("picket_session={}", other.token);
+    let change = |current: &'static str, new: &'static str, confirm: &'static str| {
+        let (base, cookie, csrf) = (base.clone(), cookie.clone(), csrf.clone());
+        async move {
+            post(
+                &base,
+                "/account/password",
+                &cookie,
+                &[
+                    ("csrf", &csrf),
+                    ("current", current),
+                    ("password", new),
+                    ("confirm", confirm),
+                ],
+            )
+            .await
+        }
+    };
+    for (current, new, confirm, field) in [
+        (
+            "wrong",
+            "Another-Strong-Pass-7",
+            "Another-Strong-Pass-7",
+            "current",
+        ),
+        (PASSWORD, "short", "short", "password"),
+        (
+            PASSWORD,
+            "Another-Strong-Pass-7",
+            "Another-Strong-Pass-8",
+            "confirm",
+        ),
+    ] {
+        let r = change(current, new, confirm).await;
+        assert_eq!(r.status(), 400, "{field}");
+        let body = r.text().await.unwrap();
+        let at = body.find(&format!("name=\"{field}\"")).expect("the field");
+        assert!(
+            body[at..]
+                .split("<label")
+                .next()
+                .unwrap()
+                .contains("field-error"),
+            "{field}: its error beside it"
+        );
+    }
+    assert_eq!(
+        get(&base, "/", &other_cookie).await.0,
+        200,
+        "nothing changed yet"
+    );
+    let r = change(PASSWORD, "Another-Strong-Pass-7", "Another-Strong-Pass-7").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(get(&base, "/", &cookie).await.0, 200, "this session stays");
+    assert_eq!(
+        get(&base, "/", &other_cookie).await.0,
+        303,
+        "the other one ended"
+    );
+    let a = t.db.account_by_name("admin").await.unwrap().unwrap();
+    assert!(picket_shared::accounts::verify_password(
+        "Another-Strong-Pass-7",
+        &a.password_hash
+    ));
+}
