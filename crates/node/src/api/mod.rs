@@ -213,6 +213,29 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// A request body's JSON object, or the error naming `body`.
+pub fn body_object(body: &Value) -> Result<&serde_json::Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::invalid(vec![FieldError::new("body", "must be a JSON object")]))
+}
+
+/// Field `k` of a body object as trimmed text (`None` when absent or
+/// null); anything but a string is noted in `errs`.
+pub fn text_field(
+    m: &serde_json::Map<String, Value>,
+    k: &str,
+    errs: &mut Vec<FieldError>,
+) -> Option<String> {
+    match m.get(k) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.trim().to_owned()),
+        Some(_) => {
+            errs.push(FieldError::new(k, "must be a string"));
+            None
+        }
+    }
+}
+
 /// The cookie that carries a dashboard session's token.
 pub const SESSION_COOKIE: &str = "picket_session";
 /// The header a session's writes carry its CSRF token in.

@@ -3,7 +3,7 @@
 //! never returned in full; a masked value sent back on update keeps the
 //! stored one.
 
-use super::{ApiError, ApiResult, AppState, JsonBody, ok, parse_id};
+use super::{ApiError, ApiResult, AppState, JsonBody, body_object, ok, parse_id, text_field};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -37,21 +37,9 @@ fn channel_json(c: &Channel) -> Value {
 /// Parses and validates a channel body; `old` is the stored channel on
 /// update. The dashboard's channel form goes through it too.
 pub(crate) fn input(body: Value, old: Option<&Channel>) -> Result<ChannelInput, ApiError> {
-    let Value::Object(m) = body else {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            "body",
-            "must be a JSON object",
-        )]));
-    };
+    let m = body_object(&body)?;
     let mut errs = Vec::new();
-    let text = |k: &str, errs: &mut Vec<FieldError>| match m.get(k) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim().to_owned()),
-        Some(_) => {
-            errs.push(FieldError::new(k, "must be a string"));
-            None
-        }
-    };
+    let text = |k: &str, errs: &mut Vec<FieldError>| text_field(m, k, errs);
     let flag = |k: &str, errs: &mut Vec<FieldError>| match m.get(k) {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),

@@ -1,7 +1,7 @@
 //! `/api/v1/tags*`: tags (Uptime Kuma's `name` and `color`). A monitor takes
 //! its tags on create and update (`tags: [{tag_id | name, value}]`).
 
-use super::{ApiError, ApiResult, AppState, JsonBody, ok, parse_id};
+use super::{ApiError, ApiResult, AppState, JsonBody, body_object, ok, parse_id, text_field};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,21 +13,9 @@ use serde_json::{Value, json};
 
 /// The tag a body describes, `old` filling what it leaves out.
 fn input(body: &Value, old: Option<&Tag>) -> Result<(String, String), ApiError> {
-    let Value::Object(m) = body else {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            "body",
-            "must be a JSON object",
-        )]));
-    };
+    let m = body_object(body)?;
     let mut errs = Vec::new();
-    let text = |k: &str, errs: &mut Vec<FieldError>| match m.get(k) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.trim().to_owned()),
-        Some(_) => {
-            errs.push(FieldError::new(k, "must be a string"));
-            None
-        }
-    };
+    let text = |k: &str, errs: &mut Vec<FieldError>| text_field(m, k, errs);
     let name = text("name", &mut errs).or_else(|| old.map(|t| t.name.clone()));
     let color = text("color", &mut errs).or_else(|| old.map(|t| t.color.clone()));
     let name = match name {

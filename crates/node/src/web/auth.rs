@@ -9,7 +9,8 @@
 use super::layout;
 use super::login::{blocking, count_failure, count_success, limiter_keys, refused, safe_next};
 use super::{
-    PRE_CSRF_COOKIE, PageError, PageResult, Viewer, check_csrf, client_addr, see_other, set_cookie,
+    CsrfForm, PRE_CSRF_COOKIE, PageError, PageResult, Viewer, check_csrf, client_addr, see_other,
+    set_cookie,
 };
 use crate::api::{AppState, SESSION_COOKIE, cookie};
 use axum::Form;
@@ -254,12 +255,6 @@ pub async fn login(
             Ok((StatusCode::UNAUTHORIZED, body).into_response())
         }
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn logout(

@@ -6,7 +6,7 @@
 //! by the same code as the API's (`api::notifications::input`).
 
 use super::layout::{self, Nav};
-use super::{PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
+use super::{CsrfForm, PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
 use crate::api::AppState;
 use crate::api::notifications::{DELIVERIES_SHOWN, input, send_test};
 use axum::Form;
@@ -90,12 +90,6 @@ async fn load(st: &AppState, raw: &str) -> Result<Channel, PageError> {
         .channel(id)
         .await?
         .ok_or_else(|| PageError(StatusCode::NOT_FOUND, format!("channel {id} not found")))
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Sends a test now and shows what the receiver answered.

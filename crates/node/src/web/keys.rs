@@ -3,7 +3,7 @@
 //! can be revoked; revoked keys stay listed as such.
 
 use super::layout::{self, Nav};
-use super::{PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
+use super::{CsrfForm, PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
 use crate::api::AppState;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -117,12 +117,6 @@ pub async fn create(
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(r)
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn revoke(

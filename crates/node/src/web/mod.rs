@@ -157,6 +157,13 @@ async fn viewer(st: &AppState, headers: &HeaderMap, path: &str) -> Result<Sessio
     }
 }
 
+/// A form that carries only its CSRF token (a button: pause, delete, …).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// A form's CSRF token must be the session's; otherwise the form is refused
 /// (403) and nothing is done.
 fn check_csrf(session: &Session, form_token: Option<&str>) -> Result<(), PageError> {

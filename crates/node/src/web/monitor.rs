@@ -5,7 +5,7 @@
 //! clone and delete (confirmed on a page of its own).
 
 use super::layout::{self, Nav};
-use super::{PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
+use super::{CsrfForm, PageError, PageResult, Viewer, check_csrf, human, iso, see_other};
 use crate::api::AppState;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -336,12 +336,6 @@ fn nice_ceiling(v: f64) -> f64 {
         .map(|m| m * mag)
         .find(|c| *c >= v)
         .unwrap_or(10.0 * mag)
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Pause or resume: the monitor's `active`, through the same validation and

@@ -10,7 +10,9 @@
 //! codes count against the failed-login limiter like wrong passwords.
 
 use super::layout::{self, Nav};
-use super::{PageError, PageResult, Viewer, check_csrf, client_addr, see_other, set_cookie};
+use super::{
+    CsrfForm, PageError, PageResult, Viewer, check_csrf, client_addr, see_other, set_cookie,
+};
 use crate::api::{AppState, SESSION_COOKIE, cookie};
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
@@ -165,12 +167,6 @@ pub async fn code(
     );
     h.append(header::SET_COOKIE, set_cookie(&st, PENDING_COOKIE, "", 0));
     Ok(r)
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Starts setup: a new secret, shown on `/account/2fa`.
