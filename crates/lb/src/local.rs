@@ -64,9 +64,10 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
         "/lb/ping" => (Ping, false),
         "/lb/health" => (LbHealth, false),
         "/lb/capacity" => (Capacity, false),
-        "/lb/node-status" => (NodeStatus, false),
-        "/lb/load-balancer-status" => (LoadBalancerStatus, false),
-        "/lb/system-status" => (SystemStatus, false),
+        // The fork's README names the `/api/…` forms.
+        "/lb/node-status" | "/api/node-status" => (NodeStatus, false),
+        "/lb/load-balancer-status" | "/api/load-balancer-status" => (LoadBalancerStatus, false),
+        "/lb/system-status" | "/api/system-status" => (SystemStatus, false),
         "/lb/health-status" | "/api/health-check-status" | "/api/fault-detection-status" => {
             (HealthStatus, false)
         }
@@ -99,6 +100,25 @@ pub fn route(method: &str, path: &str) -> Option<Route> {
             "GET, HEAD"
         }))
     }
+}
+
+/// Why a request's framing is ambiguous (RFC 9112 §6.3): more than one
+/// `Content-Length`, a list or a non-number in one, or `Content-Length`
+/// beside `Transfer-Encoding`. Such a request is refused, never forwarded.
+pub fn framing_problem(headers: &http::HeaderMap) -> Option<&'static str> {
+    let mut lengths = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let first = lengths.next()?;
+    if lengths.next().is_some() {
+        return Some("more than one Content-Length header");
+    }
+    let digits = first.as_bytes();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Some("Content-Length must be one decimal number");
+    }
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return Some("Content-Length and Transfer-Encoding together");
+    }
+    None
 }
 
 /// A response to write: status, JSON (or text) body, extra headers.
@@ -536,6 +556,25 @@ mod tests {
         assert_eq!(route("GET", "/health"), Some(Health));
         assert_eq!(route("GET", "/lb/health/"), Some(LbHealth));
         assert_eq!(route("GET", "/api/health-check-status"), Some(HealthStatus));
+        let framing = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, http::HeaderValue::from_static(v));
+            }
+            framing_problem(&h)
+        };
+        assert_eq!(framing(&[]), None);
+        assert_eq!(framing(&[("content-length", "5")]), None);
+        assert!(framing(&[("content-length", "5"), ("content-length", "5")]).is_some());
+        assert!(framing(&[("content-length", "5, 5")]).is_some());
+        assert!(framing(&[("content-length", "-1")]).is_some());
+        assert!(framing(&[("content-length", "5"), ("transfer-encoding", "chunked")]).is_some());
+        assert_eq!(route("GET", "/api/system-status"), Some(SystemStatus));
+        assert_eq!(route("GET", "/api/node-status"), Some(NodeStatus));
+        assert_eq!(
+            route("GET", "/api/load-balancer-status"),
+            Some(LoadBalancerStatus)
+        );
         assert_eq!(
             route("GET", "/api/fault-detection-status"),
             Some(HealthStatus)

@@ -245,6 +245,17 @@ impl ProxyHttp for Lb {
             .filter_map(|v| v.to_str().ok())
             .collect();
         ctx.pinned = local::pinned_node(&cookies);
+        if let Some(why) = local::framing_problem(&session.req_header().headers) {
+            // The node and the balancer could read this request's length
+            // differently (request smuggling): refuse it and close.
+            session.set_keepalive(None);
+            let reply = Reply::error(400, why).with_header("connection", "close".into());
+            self.write(session, reply).await?;
+            return Ok(true);
+        }
+        // A client may send its next request before reading this answer
+        // (RFC 9112 §9.3.2): answer each in turn rather than drop the rest.
+        session.set_pipelining_enabled(true);
         let req = session.req_header();
         let Some(route) = local::route(req.method.as_str(), req.uri.path()) else {
             return Ok(false);

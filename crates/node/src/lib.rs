@@ -14,6 +14,7 @@ pub mod live;
 pub mod metrics;
 pub mod retention;
 pub mod scheduler;
+pub mod serve;
 pub mod web;
 pub mod writer;
 
@@ -28,7 +29,7 @@ use picket_shared::monitor::Limits;
 use picket_shared::{NodeId, placement};
 use scheduler::{Lease, Scheduler};
 use std::collections::BTreeMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -99,6 +100,7 @@ impl Node {
             writer.clone(),
             metrics.clone(),
             lease.clone(),
+            cfg.egress().map_err(anyhow::Error::msg)?,
         );
         sched.attach_db(db.clone());
         let mut control = Control::new(
@@ -165,16 +167,20 @@ impl Node {
             public_url: cfg.public_url.clone(),
             logins: Default::default(),
             live: live.clone(),
+            auth_failures: api::guard::auth_limiter(),
+            metrics_token: Bootstrap::new(cfg.metrics_token.as_deref()),
+            egress: cfg.egress().map_err(anyhow::Error::msg)?,
         }));
-        let server = tokio::spawn(
-            axum::serve(
-                listener,
-                api::router(state, web::router())
-                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(stopped(stop_rx))
-            .into_future(),
-        );
+        let server = tokio::spawn(serve::serve(
+            listener,
+            api::router(state, web::router()),
+            serve::ServeLimits {
+                max_connections: cfg.max_connections,
+                header_read: Duration::from_secs(cfg.header_timeout_secs),
+                request: Duration::from_secs(cfg.request_timeout_secs),
+            },
+            stopped(stop_rx),
+        ));
         Ok(Node {
             node_id,
             addr,

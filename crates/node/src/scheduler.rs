@@ -8,6 +8,7 @@ use crate::beat::{self, BeatState};
 use crate::checks::{self, CheckContext, Outcome, push};
 use crate::metrics::{Metrics, MonitorLabels};
 use crate::writer::Writer;
+use picket_shared::addr::url_without_secrets;
 use picket_shared::db::Db;
 use picket_shared::model::{Heartbeat, Status, TlsInfo};
 use picket_shared::monitor::{MonitorKind, MonitorSpec};
@@ -107,19 +108,23 @@ struct Running {
 
 /// Uptime Kuma's per-monitor labels for `spec`, exported by `node`.
 pub fn monitor_labels(id: MonitorId, spec: &MonitorSpec, node: &NodeId) -> MonitorLabels {
+    // Whoever reads metrics must not read the targets' credentials or query
+    // strings (tokens often travel there).
     let (url, hostname, port) = match &spec.kind {
-        MonitorKind::Http(h) => (h.url.as_str(), "", String::new()),
-        MonitorKind::Port { hostname, port } => ("", hostname.as_str(), port.to_string()),
-        MonitorKind::Dns(d) => ("", d.hostname.as_str(), d.port.to_string()),
-        MonitorKind::Ping { hostname, .. } => ("", hostname.as_str(), String::new()),
-        MonitorKind::Push => ("", "", String::new()),
+        MonitorKind::Http(h) => (url_without_secrets(&h.url), "", String::new()),
+        MonitorKind::Port { hostname, port } => {
+            (String::new(), hostname.as_str(), port.to_string())
+        }
+        MonitorKind::Dns(d) => (String::new(), d.hostname.as_str(), d.port.to_string()),
+        MonitorKind::Ping { hostname, .. } => (String::new(), hostname.as_str(), String::new()),
+        MonitorKind::Push => (String::new(), "", String::new()),
     };
     let id_text = id.0.to_string();
     let values = [
         id_text.as_str(),
         spec.name.as_str(),
         spec.kind.monitor_type().as_str(),
-        url,
+        url.as_str(),
         hostname,
         port.as_str(),
     ];
@@ -133,10 +138,11 @@ impl Scheduler {
         writer: Writer,
         metrics: Arc<Metrics>,
         lease: Arc<Lease>,
+        egress: picket_shared::egress::EgressPolicy,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                ctx: CheckContext::new(node_id.as_str()),
+                ctx: CheckContext::new(node_id.as_str(), egress),
                 node_id,
                 slots: Semaphore::new(max_concurrent),
                 writer,

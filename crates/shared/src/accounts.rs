@@ -99,17 +99,39 @@ pub const LOGIN_KEYS_MAX: usize = 100_000;
 /// Failed-login counts by key, over fixed windows. Pure: the caller gives
 /// the time. The login checks the account's key and the client's address
 /// both, and counts a failure against both.
-#[derive(Debug, Default)]
+/// The same limiter counts failed API authentication and unknown push
+/// tokens, with its own allowance ([`LoginLimiter::new`]).
+#[derive(Debug)]
 pub struct LoginLimiter {
     failures: std::collections::HashMap<String, (i64, u32)>,
+    /// Failures a key may have in one window.
+    max: u32,
+    /// The window, ms.
+    window_ms: i64,
+}
+
+impl Default for LoginLimiter {
+    /// The login's allowance: [`LOGIN_FAILURES`] in [`LOGIN_WINDOW_MS`].
+    fn default() -> Self {
+        Self::new(LOGIN_FAILURES, LOGIN_WINDOW_MS)
+    }
 }
 
 impl LoginLimiter {
+    /// A limiter allowing `max` failures per key in each `window_ms`.
+    pub fn new(max: u32, window_ms: i64) -> Self {
+        Self {
+            failures: Default::default(),
+            max,
+            window_ms,
+        }
+    }
+
     /// `Err(ms)`: `key` is refused for another `ms`.
     pub fn check(&self, key: &str, now: i64) -> Result<(), i64> {
         match self.failures.get(key) {
-            Some(&(start, n)) if n >= LOGIN_FAILURES && now < start + LOGIN_WINDOW_MS => {
-                Err(start + LOGIN_WINDOW_MS - now)
+            Some(&(start, n)) if n >= self.max && now < start + self.window_ms => {
+                Err(start + self.window_ms - now)
             }
             _ => Ok(()),
         }
@@ -119,7 +141,7 @@ impl LoginLimiter {
     pub fn fail(&mut self, key: &str, now: i64) {
         if self.failures.len() >= LOGIN_KEYS_MAX && !self.failures.contains_key(key) {
             self.failures
-                .retain(|_, (start, _)| now < *start + LOGIN_WINDOW_MS);
+                .retain(|_, (start, _)| now < *start + self.window_ms);
             if self.failures.len() >= LOGIN_KEYS_MAX
                 && let Some(stalest) = self
                     .failures
@@ -131,7 +153,7 @@ impl LoginLimiter {
             }
         }
         let e = self.failures.entry(key.to_owned()).or_insert((now, 0));
-        if now >= e.0 + LOGIN_WINDOW_MS {
+        if now >= e.0 + self.window_ms {
             *e = (now, 0);
         }
         e.1 += 1;

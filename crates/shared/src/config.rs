@@ -153,6 +153,35 @@ pub struct NodeConfig {
     #[arg(long, env = "PICKET_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
 
+    /// When set, `/metrics` asks for this token or an API key (as a
+    /// Bearer token, or as the Basic-auth password as Uptime Kuma takes it).
+    #[arg(long, env = "PICKET_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// Connections the node's server holds at once; past it, new ones wait
+    /// until one closes.
+    #[arg(long, env = "PICKET_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Seconds a client has to send a request's head (and, on a kept-alive
+    /// connection, to start its next request).
+    #[arg(long, env = "PICKET_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request may take before it is answered 503.
+    #[arg(long, env = "PICKET_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Addresses checks may not connect to (CIDR blocks, comma separated),
+    /// checked after DNS. Default: the cloud metadata services.
+    #[arg(long, env = "PICKET_DENY_TARGETS", default_value = crate::egress::DEFAULT_DENY)]
+    pub deny_targets: String,
+
+    /// When set, checks may connect only to these addresses (CIDR blocks,
+    /// comma separated; the deny list still applies).
+    #[arg(long, env = "PICKET_ALLOW_TARGETS", default_value = "")]
+    pub allow_targets: String,
+
     /// Smallest monitor interval the API accepts, in seconds.
     #[arg(long, env = "PICKET_MIN_INTERVAL_SECS", default_value_t = 20)]
     pub min_interval_secs: i64,
@@ -256,9 +285,17 @@ impl NodeConfig {
         Duration::from_secs(u64::from(self.heartbeat_retention_days) * 86_400)
     }
 
+    /// The egress policy of `PICKET_DENY_TARGETS` and `PICKET_ALLOW_TARGETS`.
+    pub fn egress(&self) -> Result<crate::egress::EgressPolicy, String> {
+        crate::egress::EgressPolicy::from_lists(&self.deny_targets, &self.allow_targets)
+    }
+
     /// Checks what clap cannot: relations between settings.
     pub fn validate(&self) -> Result<(), String> {
         let mut bad = Vec::new();
+        if let Err(e) = self.egress() {
+            bad.push(format!("PICKET_DENY_TARGETS / PICKET_ALLOW_TARGETS: {e}"));
+        }
         if !(1..=2000).contains(&self.reconcile_ms) {
             bad.push("PICKET_RECONCILE_MS must be between 1 and 2000".to_owned());
         }
@@ -270,6 +307,15 @@ impl NodeConfig {
         }
         if self.max_concurrent_checks == 0 || self.heartbeat_batch == 0 || self.db_pool == 0 {
             bad.push("PICKET_MAX_CONCURRENT_CHECKS, PICKET_HEARTBEAT_BATCH and PICKET_DB_POOL must be positive".to_owned());
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            bad.push("PICKET_MAX_CONNECTIONS must be between 1 and 1000000".to_owned());
+        }
+        if !(1..=600).contains(&self.header_timeout_secs) {
+            bad.push("PICKET_HEADER_TIMEOUT_SECS must be between 1 and 600".to_owned());
+        }
+        if !(1..=3600).contains(&self.request_timeout_secs) {
+            bad.push("PICKET_REQUEST_TIMEOUT_SECS must be between 1 and 3600".to_owned());
         }
         if self.heartbeat_buffer < self.heartbeat_batch {
             bad.push("PICKET_HEARTBEAT_BUFFER must be at least PICKET_HEARTBEAT_BATCH".to_owned());
@@ -297,6 +343,9 @@ impl NodeConfig {
         let id = self.node_id();
         if id.is_empty() || id.len() > 64 {
             bad.push("PICKET_NODE_ID must be 1 to 64 characters".to_owned());
+        }
+        if let Some(Err(e)) = self.node_host.as_deref().map(crate::addr::check_host_port) {
+            bad.push(format!("PICKET_NODE_HOST {e}"));
         }
         if bad.is_empty() {
             Ok(())

@@ -5,9 +5,11 @@
 //! take `now` as an argument; `db` is the only module that talks to the database.
 
 pub mod accounts;
+pub mod addr;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod egress;
 pub mod health;
 pub mod ids;
 pub mod model;

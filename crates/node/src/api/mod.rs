@@ -3,6 +3,7 @@
 //! Errors are mapped to status codes in one place, [`ApiError`].
 
 mod events;
+pub mod guard;
 mod monitors;
 mod nodes;
 pub(crate) mod notifications;
@@ -51,6 +52,14 @@ pub struct AppInner {
     pub logins: std::sync::Mutex<picket_shared::accounts::LoginLimiter>,
     /// New beats for the dashboard's live updates.
     pub live: Arc<crate::live::Live>,
+    /// Failed API authentications and unknown push tokens, by client
+    /// address and key id ([`guard`]).
+    pub auth_failures: std::sync::Mutex<picket_shared::accounts::LoginLimiter>,
+    /// `PICKET_METRICS_TOKEN`: when set, `/metrics` wants it or an API key.
+    pub metrics_token: Bootstrap,
+    /// Which addresses checks may reach; a monitor naming a denied literal
+    /// address is refused when saved.
+    pub egress: picket_shared::egress::EgressPolicy,
 }
 
 /// The node's routes: the API's, with `pages` (the dashboard's, which are
@@ -110,8 +119,55 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router {
         .merge(protected)
         .merge(pages)
         .fallback(not_found)
+        .layer(middleware::from_fn(envelope_rejections))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+/// The framework's own refusals (405, a path or query that does not
+/// parse, a repeated query key, an unreadable form) come as plain text or
+/// nothing; this puts them in the API's envelope, naming what was wrong.
+async fn envelope_rejections(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let r = next.run(req).await;
+    let plain = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(r.status().is_client_error() || r.status().is_server_error()) || !plain {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (field, msg) = if parts.status == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = parts
+            .headers
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        (
+            "method",
+            format!("{method} is not allowed on {path} (allowed: {allowed})"),
+        )
+    } else if text.contains("query string") {
+        ("query", text)
+    } else if text.contains("form") || text.contains("body") || text.contains("length limit") {
+        ("body", text)
+    } else if text.to_ascii_lowercase().contains("path") || text.contains("URL") {
+        ("path", text)
+    } else {
+        ("request", text)
+    };
+    let mut out = ApiError::field(parts.status, field, msg).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }
 
 /// A failed request: status, message, and the fields at fault.
@@ -120,6 +176,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub msg: String,
     pub errors: Vec<FieldError>,
+    /// `Retry-After`, seconds (429, 503).
+    pub retry_after: Option<i64>,
 }
 
 impl ApiError {
@@ -128,23 +186,29 @@ impl ApiError {
             status,
             msg: msg.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
     pub fn field(status: StatusCode, field: &str, msg: impl Into<String>) -> Self {
         let msg = msg.into();
         Self {
-            status,
             msg: format!("{field}: {msg}"),
             errors: vec![FieldError::new(field, msg)],
+            ..Self::new(status, "")
         }
     }
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let names: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         Self {
-            status: StatusCode::BAD_REQUEST,
             msg: format!("invalid fields: {}", names.join(", ")),
             errors,
+            ..Self::new(StatusCode::BAD_REQUEST, "")
         }
+    }
+    /// The same error, telling the client when to try again.
+    pub fn retry_after(mut self, secs: i64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 }
 
@@ -171,11 +235,16 @@ impl From<DbError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut r = (
             self.status,
             Json(json!({"ok": false, "msg": self.msg, "errors": self.errors})),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, secs.max(1).into());
+        }
+        r
     }
 }
 
@@ -256,9 +325,14 @@ async fn require_key(
         .map(token_from_header)
         .filter(|t| !t.is_empty());
     if let Some(token) = token {
+        let now = picket_shared::now_ms();
+        let addr = guard::client_addr(req.headers(), guard::peer(req.extensions()));
+        let keys = guard::attempt_keys(&addr, Some(token));
+        guard::refuse_if_locked(&st, &keys, now)?;
         return if st.0.bootstrap.matches(token) || st.0.db.verify_api_key(token).await? {
             Ok(next.run(req).await)
         } else {
+            guard::count_failure(&st, &keys, now);
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key"))
         };
     }
@@ -332,21 +406,33 @@ async fn health(State(st): State<AppState>) -> Response {
         }}))
         .into_response(),
         Err(msg) => ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
             msg: format!("unhealthy: {msg}"),
             errors: vec![FieldError::new("db", msg)],
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "")
         }
         .into_response(),
     }
 }
 
-async fn metrics(State(st): State<AppState>) -> Response {
+async fn metrics(State(st): State<AppState>, headers: axum::http::HeaderMap) -> ApiResult {
+    if !guard::metrics_allowed(&st, &st.0.metrics_token, &headers).await? {
+        let mut r = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "metrics need the metrics token or an API key (Bearer, or as the Basic password)",
+        )
+        .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Basic realm=\"picket metrics\""),
+        );
+        return Ok(r);
+    }
     st.0.metrics.sync_events(st.0.db.events_created());
-    (
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.0.metrics.render(),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn not_found(req: Request) -> ApiError {

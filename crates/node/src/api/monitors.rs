@@ -28,7 +28,13 @@ pub fn monitor_json(rec: &MonitorRecord) -> Value {
 
 /// Validates `fields` into the one form that is stored.
 fn validate(st: &AppState, fields: &MonitorFields) -> Result<ValidMonitor, ApiError> {
-    fields.validate(&st.0.limits).map_err(ApiError::invalid)
+    let valid = fields.validate(&st.0.limits).map_err(ApiError::invalid)?;
+    let denied = valid.spec.denied_targets(&st.0.egress);
+    if denied.is_empty() {
+        Ok(valid)
+    } else {
+        Err(ApiError::invalid(denied))
+    }
 }
 
 fn fields_from(body: Value) -> Result<MonitorFields, ApiError> {

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use picket_shared::NodeId;
+use picket_shared::addr::check_host_port;
 use picket_shared::model::Node;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,16 +44,6 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-/// `host:port`, where host is a name or an IP literal (IPv6 in brackets).
-fn valid_host(h: &str) -> bool {
-    let Some((host, port)) = h.rsplit_once(':') else {
-        return false;
-    };
-    !host.is_empty()
-        && port.parse::<u16>().is_ok_and(|p| p > 0)
-        && !host.contains(char::is_whitespace)
-}
-
 pub async fn list(State(st): State<AppState>) -> ApiResult {
     let counts = st.0.db.owner_counts().await?;
     let nodes = st.0.db.nodes().await?;
@@ -76,11 +67,8 @@ pub async fn create(State(st): State<AppState>, JsonBody(body): JsonBody) -> Api
         ));
     }
     let host = input.host.unwrap_or_default();
-    if !valid_host(&host) {
-        errors.push(picket_shared::monitor::FieldError::new(
-            "host",
-            "must be host:port",
-        ));
+    if let Err(msg) = check_host_port(&host) {
+        errors.push(picket_shared::monitor::FieldError::new("host", msg));
     }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
@@ -120,14 +108,8 @@ pub async fn update(
             "cannot be changed",
         ));
     }
-    if let Some(h) = &input.host
-        && !valid_host(h)
-    {
-        return Err(ApiError::field(
-            StatusCode::BAD_REQUEST,
-            "host",
-            "must be host:port",
-        ));
+    if let Some(Err(msg)) = input.host.as_deref().map(check_host_port) {
+        return Err(ApiError::field(StatusCode::BAD_REQUEST, "host", msg));
     }
     let node =
         st.0.db

@@ -3,7 +3,7 @@
 //! in the name of the monitor's current owner, so the ownership-conditional
 //! insert keeps it (and the owner's overdue rule sees it).
 
-use super::{ApiError, ApiResult, AppState, ok};
+use super::{ApiError, ApiResult, AppState, guard, ok};
 use crate::beat;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -78,10 +78,17 @@ pub fn parse(q: &PushQuery) -> Result<Push, ApiError> {
 pub async fn push(
     State(st): State<AppState>,
     Path(token): Path<String>,
+    headers: axum::http::HeaderMap,
+    ext: axum::http::Extensions,
     Query(q): Query<PushQuery>,
 ) -> ApiResult {
     let p = parse(&q)?;
     let db = &st.0.db;
+    // Push URLs are public: guessing at tokens counts as failed
+    // authentication, per client address.
+    let now = now_ms();
+    let keys = guard::attempt_keys(&guard::client_addr(&headers, guard::peer(&ext)), None);
+    guard::refuse_if_locked(&st, &keys, now)?;
     // The owner can change between the read and the insert: then the insert
     // keeps nothing, and one more try with the new owner settles it.
     for _ in 0..3 {
@@ -90,6 +97,7 @@ pub async fn push(
             .await?
             .filter(|r| r.fields.kind.as_deref() == Some(MonitorType::Push.as_str()))
             .ok_or_else(|| {
+                guard::count_failure(&st, &keys, now);
                 ApiError::new(StatusCode::NOT_FOUND, "no push monitor has this token")
             })?;
         if !rec.active() {

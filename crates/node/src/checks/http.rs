@@ -29,6 +29,9 @@ pub async fn check(spec: &HttpSpec, ctx: &CheckContext) -> Outcome {
     if let Some(b) = &spec.body {
         req = req.body(b.clone());
     }
+    if let Some(Err(e)) = spec.url.host_str().map(|h| ctx.check_literal(h)) {
+        return Outcome::down(e);
+    }
     let started = Instant::now();
     let https = spec.url.scheme() == "https";
     match req.send().await {
@@ -82,7 +85,8 @@ pub async fn check(spec: &HttpSpec, ctx: &CheckContext) -> Outcome {
                 // read it with a permissive handshake to report its dates.
                 let host = spec.url.host_str().unwrap_or_default();
                 let port = spec.url.port_or_known_default().unwrap_or(443);
-                if let Ok(der) = tls::fetch_leaf(host, port, CERT_FETCH_TIMEOUT).await
+                if let Ok(addrs) = ctx.permitted(host, port).await
+                    && let Ok(der) = tls::fetch_leaf(host, &addrs, CERT_FETCH_TIMEOUT).await
                     && let Some(na) = tls::not_after_ms(&der)
                 {
                     let c = tls::evaluate(na, now_ms(), false);
@@ -164,7 +168,7 @@ fn describe(e: &reqwest::Error) -> String {
     } else if e.is_connect() {
         "connect error"
     } else if e.is_redirect() {
-        "too many redirects"
+        "redirect refused"
     } else {
         "request failed"
     };

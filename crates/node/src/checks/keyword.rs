@@ -39,9 +39,17 @@ pub fn evaluate(
     }
 }
 
-/// The first [`EXCERPT_CHARS`] characters, whitespace collapsed, with `...` when cut.
+/// The first [`EXCERPT_CHARS`] characters, whitespace collapsed and other
+/// control characters shown as `?`, with `...` when cut: a DOWN message
+/// shows a glimpse of what came back, never the response itself.
 pub fn excerpt(text: &str) -> String {
-    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     let mut out: String = flat.chars().take(EXCERPT_CHARS).collect();
     if flat.chars().count() > EXCERPT_CHARS {
         out.push_str("...");

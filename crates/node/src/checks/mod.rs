@@ -10,9 +10,11 @@ pub mod push;
 pub mod tcp;
 pub mod tls;
 
+use picket_shared::egress::EgressPolicy;
 use picket_shared::monitor::MonitorKind;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Most body bytes a `keyword` / `json-query` check reads: a target answering
@@ -54,6 +56,8 @@ impl Outcome {
 /// are reused across checks) keyed by the settings a client fixes.
 pub struct CheckContext {
     user_agent: String,
+    /// Which addresses checks may connect to, asked after DNS.
+    egress: Arc<EgressPolicy>,
     clients: Mutex<HashMap<(u32, bool), reqwest::Client>>,
     /// One ICMP socket per address family, shared by every ping monitor (each
     /// raw socket sees every reply, so one per check would not scale).
@@ -62,9 +66,10 @@ pub struct CheckContext {
 
 impl CheckContext {
     /// `User-Agent: Picket/<version> (node <id>)` tells a target which node checked it.
-    pub fn new(node_id: &str) -> Self {
+    pub fn new(node_id: &str, egress: EgressPolicy) -> Self {
         Self {
             user_agent: format!("Picket/{} (node {node_id})", picket_shared::VERSION),
+            egress: Arc::new(egress),
             clients: Mutex::new(HashMap::new()),
             pingers: Mutex::new(HashMap::new()),
         }
@@ -93,14 +98,26 @@ impl CheckContext {
         if let Some(c) = clients.get(&(max_redirects, ignore_tls)) {
             return Ok(c.clone());
         }
-        let policy = if max_redirects == 0 {
-            reqwest::redirect::Policy::none()
-        } else {
-            reqwest::redirect::Policy::limited(max_redirects as usize)
-        };
+        // Names go through the egress policy in the resolver; a redirect to
+        // a literal address is checked here (reqwest does not resolve those).
+        let egress = self.egress.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if let Some(Err(e)) = attempt.url().host_str().map(|h| egress.check_literal(h)) {
+                attempt.error(e)
+            } else if attempt.previous().len() > max_redirects as usize {
+                if max_redirects == 0 {
+                    attempt.stop()
+                } else {
+                    attempt.error("too many redirects")
+                }
+            } else {
+                attempt.follow()
+            }
+        });
         let c = reqwest::Client::builder()
             .user_agent(&self.user_agent)
             .redirect(policy)
+            .dns_resolver(PolicyResolver(self.egress.clone()))
             .tls_danger_accept_invalid_certs(ignore_tls)
             // One idle keep-alive connection per target is what a monitor
             // reuses; more per host only pins memory after a burst.
@@ -115,14 +132,68 @@ impl CheckContext {
     }
 }
 
+impl CheckContext {
+    /// The addresses of `host:port` a check may connect to, resolved now,
+    /// or why there is none.
+    pub async fn permitted(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+        permitted(&self.egress, host, port).await
+    }
+
+    /// `Err` when `host` is an address the policy denies (a literal is not
+    /// resolved, so it is checked as it stands).
+    pub fn check_literal(&self, host: &str) -> Result<(), String> {
+        self.egress.check_literal(host)
+    }
+}
+
+async fn permitted(
+    egress: &EgressPolicy,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, String> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|e| format!("{host}: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{host}: no address"));
+    }
+    egress.filter(addrs, |a| a.ip())
+}
+
+/// reqwest's resolver for checks: the system's answer, less what the egress
+/// policy denies (all denied: the request fails with the policy's reason).
+struct PolicyResolver(Arc<EgressPolicy>);
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let egress = self.0.clone();
+        Box::pin(async move {
+            let addrs = permitted(&egress, name.as_str(), 0).await.map_err(
+                |e| -> Box<dyn std::error::Error + Send + Sync> {
+                    Box::new(std::io::Error::other(e))
+                },
+            )?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// Runs one check of `kind`, bounded by `timeout`.
 pub async fn run(kind: &MonitorKind, timeout: Duration, ctx: &CheckContext) -> Outcome {
     let started = Instant::now();
     let fut = async {
         match kind {
             MonitorKind::Http(spec) => http::check(spec, ctx).await,
-            MonitorKind::Port { hostname, port } => tcp::check(hostname, *port).await,
-            MonitorKind::Dns(spec) => dns::check(spec, timeout).await,
+            MonitorKind::Port { hostname, port } => tcp::check(hostname, *port, ctx).await,
+            MonitorKind::Dns(spec) => match ctx.egress.check(spec.server) {
+                Ok(()) => dns::check(spec, timeout).await,
+                Err(e) => Outcome::down(e),
+            },
             MonitorKind::Ping { hostname, count } => {
                 ping::check(hostname, *count, timeout, ctx).await
             }

@@ -18,15 +18,9 @@ pub enum Reply {
 }
 
 pub async fn check(hostname: &str, count: u32, timeout: Duration, ctx: &CheckContext) -> Outcome {
-    let ip: IpAddr = match hostname.parse() {
-        Ok(ip) => ip,
-        Err(_) => match tokio::net::lookup_host((hostname, 0)).await {
-            Ok(mut addrs) => match addrs.next() {
-                Some(a) => a.ip(),
-                None => return Outcome::down(format!("{hostname}: no address")),
-            },
-            Err(e) => return Outcome::down(format!("{hostname}: {e}")),
-        },
+    let ip: IpAddr = match ctx.permitted(hostname, 0).await {
+        Ok(addrs) => addrs[0].ip(),
+        Err(e) => return Outcome::down(e),
     };
     let kind = if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 };
     let client = match ctx.ping_client(kind) {

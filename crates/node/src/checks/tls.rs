@@ -93,9 +93,13 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
-/// Handshakes with `host:port` accepting any certificate and returns the
+/// Handshakes with `host` at `addrs` accepting any certificate and returns the
 /// leaf certificate (DER).
-pub async fn fetch_leaf(host: &str, port: u16, timeout: Duration) -> Result<Vec<u8>, String> {
+pub async fn fetch_leaf(
+    host: &str,
+    addrs: &[std::net::SocketAddr],
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -105,7 +109,7 @@ pub async fn fetch_leaf(host: &str, port: u16, timeout: Duration) -> Result<Vec<
         .with_no_client_auth();
     let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
     let fut = async {
-        let tcp = tokio::net::TcpStream::connect((host, port))
+        let tcp = tokio::net::TcpStream::connect(addrs)
             .await
             .map_err(|e| e.to_string())?;
         let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))

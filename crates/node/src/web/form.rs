@@ -632,6 +632,10 @@ async fn store(
         Ok(v) => v,
         Err(es) => return Ok(Err(es)),
     };
+    let denied = valid.spec.denied_targets(&st.0.egress);
+    if !denied.is_empty() {
+        return Ok(Err(denied));
+    }
     let saved = match old {
         Some(rec) => st.0.db.update_monitor(rec.id, &valid).await,
         None => st.0.db.create_monitor(&valid).await,

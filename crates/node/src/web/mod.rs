@@ -235,16 +235,7 @@ async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
-/// The client's address, for the failed-login limiter: `X-Real-IP` as the
-/// balancer sets it from the connection it accepted, else the peer.
-fn client_addr(headers: &HeaderMap, peer: std::net::SocketAddr) -> String {
-    headers
-        .get("x-real-ip")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 64)
-        .map_or_else(|| peer.ip().to_string(), str::to_owned)
-}
+use crate::api::guard::client_addr;
 
 /// Epoch ms as an RFC 3339 instant, UTC (pages show it; the script turns it
 /// into the reader's local time).

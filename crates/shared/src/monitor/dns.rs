@@ -69,7 +69,7 @@ pub struct DnsSpec {
 
 /// The `dns` fields.
 pub(super) fn parse(f: &MonitorFields, errs: &mut Errors) -> Option<DnsSpec> {
-    let hostname = required_host(f, errs, "a dns monitor");
+    let hostname = required_host(f, errs, "a dns monitor", true);
     let record_type = match f.dns_resolve_type.as_deref() {
         None => Some(DnsRecordType::A),
         Some(t) => DnsRecordType::parse(t).or_else(|| {

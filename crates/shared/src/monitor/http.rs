@@ -1,7 +1,7 @@
 //! `http`, `keyword` and `json-query`: one request, and what the status and
 //! body must satisfy.
 
-use super::{Errors, MonitorFields, MonitorType, defaults};
+use super::{Errors, MonitorFields, MonitorType, defaults, lengths};
 use serde_json::Value;
 use std::fmt;
 
@@ -157,6 +157,13 @@ pub(super) fn parse(f: &MonitorFields, ty: MonitorType, errs: &mut Errors) -> Op
                 ty.as_str()
             ),
         )
+        .filter(|u| {
+            let long = u.len() > lengths::URL;
+            if long {
+                errs.push("url", format!("must be at most {} bytes", lengths::URL));
+            }
+            !long
+        })
         .and_then(|u| match url::Url::parse(u.trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
             Ok(_) => {
@@ -204,6 +211,7 @@ pub(super) fn parse(f: &MonitorFields, ty: MonitorType, errs: &mut Errors) -> Op
         }
     }
 
+    errs.at_most("body", f.body.as_deref(), lengths::BODY);
     let max_redirects = f.maxredirects.unwrap_or(defaults::MAX_REDIRECTS);
     if !(0..=30).contains(&max_redirects) {
         errs.push("maxredirects", "must be between 0 and 30");
@@ -230,12 +238,15 @@ fn parse_expect(f: &MonitorFields, ty: MonitorType, errs: &mut Errors) -> Option
                 errs.push("keyword", "must not be empty");
                 return None;
             }
+            errs.at_most("keyword", Some(keyword), lengths::MATCH);
             Some(BodyExpect::Keyword {
                 keyword: keyword.clone(),
                 invert: f.invert_keyword.unwrap_or(false),
             })
         }
         MonitorType::JsonQuery => {
+            errs.at_most("jsonPath", f.json_path.as_deref(), lengths::MATCH);
+            errs.at_most("expectedValue", f.expected_value.as_deref(), lengths::MATCH);
             let path = errs
                 .required("jsonPath", &f.json_path, "for a json-query monitor")
                 .map(|p| p.trim().to_owned());
@@ -288,21 +299,51 @@ fn parse_headers(v: Option<&Value>) -> Result<Vec<(String, String)>, String> {
     let Value::Object(map) = obj else {
         return Err("must be a JSON object of header names to values".into());
     };
-    map.into_iter()
+    if map.len() > lengths::HEADER_COUNT {
+        return Err(format!(
+            "must have at most {} headers",
+            lengths::HEADER_COUNT
+        ));
+    }
+    let headers: Vec<(String, String)> = map
+        .into_iter()
         .map(|(k, v)| {
             let v = match v {
                 Value::String(s) => s,
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
-                _ => return Err(format!("header '{k}' must have a string value")),
+                _ => return Err(format!("header '{}' must have a string value", excerpt(&k))),
             };
-            if http_token(&k) {
-                Ok((k, v))
+            if !http_token(&k) {
+                Err(format!("'{}' is not a valid header name", excerpt(&k)))
+            } else if !field_value(&v) {
+                Err(format!(
+                    "header '{}' has a value with a line break or control character",
+                    excerpt(&k)
+                ))
             } else {
-                Err(format!("'{k}' is not a valid header name"))
+                Ok((k, v))
             }
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let size: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > lengths::HEADERS {
+        return Err(format!(
+            "must be at most {} bytes of names and values together",
+            lengths::HEADERS
+        ));
+    }
+    Ok(headers)
+}
+
+fn excerpt(s: &str) -> String {
+    crate::addr::excerpt(s, 64)
+}
+
+/// An RFC 9110 field value: visible characters, spaces and tabs (and
+/// non-ASCII text), never CR, LF, NUL or another control character.
+fn field_value(v: &str) -> bool {
+    v.chars().all(|c| c == '\t' || !c.is_control())
 }
 
 fn http_token(s: &str) -> bool {

@@ -51,6 +51,28 @@ pub mod defaults {
     pub const PING_COUNT: i64 = 1;
 }
 
+/// The longest text each field takes, in bytes (names in characters).
+pub mod lengths {
+    /// `name`, characters.
+    pub const NAME: usize = 255;
+    /// `description`.
+    pub const DESCRIPTION: usize = 10 * 1024;
+    /// `url`.
+    pub const URL: usize = 2 * 1024;
+    /// `keyword`, `expectedValue` and `jsonPath`.
+    pub const MATCH: usize = 1024;
+    /// `body` (a request body an HTTP monitor sends).
+    pub const BODY: usize = 64 * 1024;
+    /// All header names and values together.
+    pub const HEADERS: usize = 8 * 1024;
+    /// Headers a monitor may send.
+    pub const HEADER_COUNT: usize = 50;
+}
+
+/// Shortest `timeout`, milliseconds (after rounding to whole milliseconds,
+/// as it is stored).
+pub const MIN_TIMEOUT_MS: u32 = 100;
+
 /// Limits the API applies to new and changed monitors.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -383,6 +405,12 @@ impl Errors {
     fn push(&mut self, field: &str, msg: impl Into<String>) {
         self.0.push(FieldError::new(field, msg));
     }
+    /// Notes `field` when `v` is longer than `max` bytes.
+    fn at_most(&mut self, field: &str, v: Option<&str>, max: usize) {
+        if v.is_some_and(|v| v.len() > max) {
+            self.push(field, format!("must be at most {max} bytes"));
+        }
+    }
     fn required<'a, T>(&mut self, field: &str, v: &'a Option<T>, why: &str) -> Option<&'a T> {
         if v.is_none() {
             self.push(field, format!("is required {why}"));
@@ -406,6 +434,7 @@ impl MonitorFields {
 
     /// Copies every field `other` sets over `self` (a partial update).
     pub fn overlay(&mut self, other: MonitorFields) {
+        let other_token = other.push_token.clone();
         macro_rules! take {
             ($($f:ident),*) => { $( if other.$f.is_some() { self.$f = other.$f; } )* };
         }
@@ -444,6 +473,13 @@ impl MonitorFields {
             tags,
             node_id
         );
+        // A push monitor changed to another kind leaves its token behind,
+        // unless the update gives one (which validation then refuses).
+        if other_token.is_none()
+            && self.kind.as_deref().and_then(MonitorType::parse) != Some(MonitorType::Push)
+        {
+            self.push_token = None;
+        }
     }
 
     /// Validates the fields into the one stored form: the parsed spec, the
@@ -485,8 +521,15 @@ impl MonitorFields {
                 errs.push("name", "is required");
                 String::new()
             }
-            Some(n) if n.chars().count() > 255 => {
-                errs.push("name", "must be at most 255 characters");
+            Some(n) if n.chars().count() > lengths::NAME => {
+                errs.push(
+                    "name",
+                    format!("must be at most {} characters", lengths::NAME),
+                );
+                String::new()
+            }
+            Some(n) if n.chars().any(char::is_control) => {
+                errs.push("name", "must not contain control characters");
                 String::new()
             }
             Some(n) => n.to_owned(),
@@ -530,13 +573,31 @@ impl MonitorFields {
             .unwrap_or(interval as f64 * defaults::TIMEOUT_SHARE);
         if self.timeout.is_none() && !interval_ok {
             // The default follows the interval, which is already reported.
-        } else if !timeout_secs.is_finite() || timeout_secs <= 0.0 {
-            errs.push("timeout", "must be a positive number of seconds");
-        } else if interval_ok && timeout_secs >= interval as f64 {
+        } else if !timeout_secs.is_finite()
+            || ((timeout_secs * 1000.0).round() as u32) < MIN_TIMEOUT_MS
+        {
+            // Checked as stored (whole milliseconds), so what passes here
+            // is what the node runs.
+            errs.push(
+                "timeout",
+                format!(
+                    "must be at least {} seconds",
+                    f64::from(MIN_TIMEOUT_MS) / 1000.0
+                ),
+            );
+        } else if interval_ok && (timeout_secs * 1000.0).round() >= interval as f64 * 1000.0 {
             errs.push(
                 "timeout",
                 format!("must be less than the interval ({interval} s)"),
             );
+        }
+        errs.at_most(
+            "description",
+            self.description.as_deref(),
+            lengths::DESCRIPTION,
+        );
+        if ty.is_some_and(|t| t != MonitorType::Push) && self.push_token.is_some() {
+            errs.push("pushToken", "only a push monitor takes a push token");
         }
 
         let bounded = |errs: &mut Errors, field: &str, v: Option<i64>, d: i64, lo: i64, hi: i64| {
@@ -621,17 +682,23 @@ fn parse_channel_ids(v: &Value) -> Result<Vec<i64>, String> {
     Ok(ids)
 }
 
-/// A non-empty, trimmed `hostname`, required for `what`.
-fn required_host(f: &MonitorFields, errs: &mut Errors, what: &str) -> Option<String> {
+/// A trimmed `hostname`, required for `what`: a host name (RFC 1123; with
+/// `underscores`, `_` too, as DNS names have) or an IP literal.
+fn required_host(
+    f: &MonitorFields,
+    errs: &mut Errors,
+    what: &str,
+    underscores: bool,
+) -> Option<String> {
     let hostname = errs
         .required("hostname", &f.hostname, &format!("for {what}"))
-        .map(|h| h.trim().to_owned());
-    match hostname {
-        Some(h) if h.is_empty() => {
-            errs.push("hostname", "must not be empty");
+        .map(|h| h.trim().to_owned())?;
+    match crate::addr::check_hostname(&hostname, underscores) {
+        Ok(()) => Some(hostname),
+        Err(msg) => {
+            errs.push("hostname", msg);
             None
         }
-        other => other,
     }
 }
 
@@ -654,6 +721,24 @@ fn check_interval(errs: &mut Errors, field: &str, v: i64, limits: &Limits) -> bo
 }
 
 impl MonitorSpec {
+    /// The fields whose literal address the egress policy denies: a check
+    /// could never reach it, so it is refused when saved (names are checked
+    /// by the node after DNS, on every check).
+    pub fn denied_targets(&self, policy: &crate::egress::EgressPolicy) -> Vec<FieldError> {
+        let (field, host) = match &self.kind {
+            MonitorKind::Http(h) => ("url", h.url.host_str().unwrap_or_default().to_owned()),
+            MonitorKind::Port { hostname, .. } | MonitorKind::Ping { hostname, .. } => {
+                ("hostname", hostname.clone())
+            }
+            MonitorKind::Dns(d) => ("dns_resolve_server", d.server.to_string()),
+            MonitorKind::Push => return Vec::new(),
+        };
+        match policy.check_literal(&host) {
+            Ok(()) => Vec::new(),
+            Err(msg) => vec![FieldError::new(field, msg)],
+        }
+    }
+
     /// The flat form of this spec, for storing and showing. Identity and
     /// ownership fields (`node_id`, `pushToken`) are left to the caller.
     pub fn to_fields(&self) -> MonitorFields {

@@ -7,7 +7,7 @@ pub const MAX_PING_COUNT: i64 = 100;
 
 /// The `ping` fields.
 pub(super) fn parse(f: &MonitorFields, errs: &mut Errors) -> Option<MonitorKind> {
-    let hostname = required_host(f, errs, "a ping monitor");
+    let hostname = required_host(f, errs, "a ping monitor", false);
     let count = f.packet_count.unwrap_or(defaults::PING_COUNT);
     if !(1..=MAX_PING_COUNT).contains(&count) {
         errs.push(

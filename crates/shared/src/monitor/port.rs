@@ -1,16 +1,11 @@
 //! `port` (Kuma's TCP check; `tcp` is an alias): a connection to
 //! `hostname:port`.
 
-use super::{Errors, MonitorFields, MonitorKind};
+use super::{Errors, MonitorFields, MonitorKind, required_host};
 
 /// The `port` fields.
 pub(super) fn parse(f: &MonitorFields, errs: &mut Errors) -> Option<MonitorKind> {
-    let hostname = errs
-        .required("hostname", &f.hostname, "for a port monitor")
-        .map(|h| h.trim().to_owned());
-    if hostname.as_deref() == Some("") {
-        errs.push("hostname", "must not be empty");
-    }
+    let hostname = required_host(f, errs, "a port monitor", false);
     let port = errs
         .required("port", &f.port, "for a port monitor")
         .and_then(|&p| match u16::try_from(p) {

@@ -342,3 +342,133 @@ fn expiry_notification_takes_days_or_kumas_boolean() {
     assert_eq!(days(json!(null)), Ok(0));
     assert_eq!(days(json!("soon")), Err("expiryNotification".into()));
 }
+
+/// Each refusal names its field and says the bound; the value at the bound passes.
+#[test]
+fn every_bound_is_named_with_its_limit() {
+    let http = |extra: Value| {
+        let mut v = json!({"name": "a", "type": "http", "url": "http://x.test/", "interval": 60});
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        parse(v)
+    };
+    let refused = |r: Result<MonitorSpec, Vec<FieldError>>, field: &str, says: &str| {
+        let errs = r.unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.field == field && e.msg.contains(says)),
+            "{field}: {errs:?}"
+        );
+    };
+    // A timeout that would be stored as 0 ms is refused, not stored.
+    refused(http(json!({"timeout": 0.0004})), "timeout", "at least 0.1");
+    refused(http(json!({"timeout": 0.0994})), "timeout", "at least 0.1");
+    assert_eq!(http(json!({"timeout": 0.1})).unwrap().timeout_ms, 100);
+    refused(
+        http(json!({"timeout": 59.9996})),
+        "timeout",
+        "less than the interval",
+    );
+    assert_eq!(http(json!({"timeout": 59.9})).unwrap().timeout_ms, 59_900);
+
+    refused(http(json!({"name": "n".repeat(256)})), "name", "255");
+    assert!(http(json!({"name": "n".repeat(255)})).is_ok());
+    refused(http(json!({"name": "a\u{0}b"})), "name", "control");
+    refused(
+        http(json!({"description": "d".repeat(10 * 1024 + 1)})),
+        "description",
+        "10240",
+    );
+    assert!(http(json!({"description": "d".repeat(10 * 1024)})).is_ok());
+    let long_url = format!("http://x.test/{}", "p".repeat(2048));
+    refused(http(json!({"url": long_url})), "url", "2048");
+    refused(
+        http(json!({"body": "b".repeat(64 * 1024 + 1)})),
+        "body",
+        "65536",
+    );
+    refused(
+        http(json!({"type": "keyword", "keyword": "k".repeat(1025)})),
+        "keyword",
+        "1024",
+    );
+    refused(
+        http(json!({"type": "json-query", "jsonPath": "$.a", "expectedValue": "v".repeat(1025)})),
+        "expectedValue",
+        "1024",
+    );
+}
+
+#[test]
+fn header_values_cannot_smuggle_lines() {
+    let with = |h: Value| {
+        parse(json!({"name": "a", "type": "http", "url": "http://x.test/", "headers": h}))
+    };
+    for bad in ["a\r\nX-Evil: 1", "a\nb", "a\rb", "a\u{0}b"] {
+        assert_eq!(fields_of(with(json!({"X-A": bad}))), ["headers"], "{bad:?}");
+    }
+    assert!(with(json!({"X-A": "tab\tand spaces, ünïcode"})).is_ok());
+    let many: serde_json::Map<String, Value> =
+        (0..51).map(|i| (format!("X-{i}"), json!("v"))).collect();
+    let errs = with(Value::Object(many)).unwrap_err();
+    assert!(errs[0].msg.contains("50"), "{errs:?}");
+    let big = with(json!({"X-Big": "v".repeat(8 * 1024)})).unwrap_err();
+    assert!(big[0].msg.contains("8192"), "{big:?}");
+}
+
+#[test]
+fn hostnames_are_names_or_addresses() {
+    for kind in [
+        json!({"type": "port", "port": 80}),
+        json!({"type": "ping"}),
+        json!({"type": "dns"}),
+    ] {
+        for bad in [
+            "exa mple",
+            "http://x.test",
+            "x.test/path",
+            "a\u{0}b",
+            "x.test:80",
+        ] {
+            let mut v = kind.clone();
+            v["name"] = json!("h");
+            v["hostname"] = json!(bad);
+            assert_eq!(fields_of(parse(v)), ["hostname"], "{kind} {bad:?}");
+        }
+        let mut v = kind.clone();
+        v["name"] = json!("h");
+        v["hostname"] = json!("x".repeat(1 << 20));
+        let errs = parse(v).unwrap_err();
+        assert!(errs[0].msg.len() < 300, "the message is bounded too");
+        for good in ["db.internal", "10.0.0.1", "::1", "localhost"] {
+            let mut v = kind.clone();
+            v["name"] = json!("h");
+            v["hostname"] = json!(good);
+            assert!(parse(v).is_ok(), "{kind} {good}");
+        }
+    }
+    let srv = json!({"name": "s", "type": "dns", "hostname": "_sip._tcp.x.test", "dns_resolve_type": "SRV"});
+    assert!(parse(srv).is_ok(), "DNS names may have underscores");
+}
+
+#[test]
+fn push_tokens_belong_to_push_monitors_and_are_not_guessable() {
+    let errs = parse(
+        json!({"name": "a", "type": "http", "url": "http://x.test/", "pushToken": "abcdefghijk"}),
+    );
+    assert_eq!(fields_of(errs), ["pushToken"]);
+    let short = parse(json!({"name": "p", "type": "push", "pushToken": "a"}));
+    assert!(short.unwrap_err()[0].msg.contains("10 to 255"));
+    assert!(parse(json!({"name": "p", "type": "push", "pushToken": "abcdefghij"})).is_ok());
+
+    // A push monitor changed to http by a partial update loses its token.
+    let mut stored =
+        MonitorFields::from_json(json!({"name": "p", "type": "push", "pushToken": "abcdefghij"}))
+            .unwrap();
+    stored.overlay(
+        MonitorFields::from_json(json!({"type": "http", "url": "http://x.test/"})).unwrap(),
+    );
+    assert_eq!(stored.push_token, None);
+    assert!(stored.parse(&LIMITS).is_ok());
+}
