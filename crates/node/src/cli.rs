@@ -40,11 +40,13 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 
 async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     match &cfg.command {
-        Some(NodeCommand::CreateApiKey { name }) => {
+        Some(NodeCommand::CreateApiKey { name, scope }) => {
+            let scope = picket_shared::auth::Scope::parse(scope)
+                .ok_or_else(|| anyhow::anyhow!("--scope must be read, write or admin"))?;
             let db = Db::open(&cfg.database_url, 1).await?;
-            let (id, token) = db.create_api_key(name).await?;
+            let (id, token) = db.create_api_key(name, scope).await?;
             println!("{token}");
-            eprintln!("created API key {id} ('{name}'); it is shown only this once");
+            eprintln!("created API key {id} ('{name}', scope {scope}); it is shown only this once");
             Ok(())
         }
         Some(NodeCommand::Migrate) => {

@@ -60,7 +60,10 @@ async fn metrics_can_require_a_token_or_an_api_key_as_the_basic_password() {
     let wrong = http.get(&url).bearer_auth("nope").send().await;
     assert_eq!(status(wrong.unwrap()), 401);
     // Uptime Kuma's form: any user name, an API key as the password.
-    let (_, key) = t.db.create_api_key("prometheus").await.unwrap();
+    let (_, key) =
+        t.db.create_api_key("prometheus", picket_shared::auth::Scope::Read)
+            .await
+            .unwrap();
     let basic = http.get(&url).basic_auth("", Some(&key)).send().await;
     let basic = basic.unwrap();
     assert_eq!(basic.status(), 200);
@@ -349,4 +352,68 @@ async fn checks_cannot_reach_what_the_egress_policy_denies() {
             .unwrap()
             .contains("PICKET_DENY_TARGETS")
     );
+}
+
+/// Keys carry scopes: `read` looks, `write` also changes monitors, `admin`
+/// also manages nodes and keys. Made and revoked through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_have_scopes() {
+    let t = db::sqlite().await;
+    let node = spawn_node(&t.url, "n1", &[]).await;
+    let admin = Api::new(node.addr);
+    let mut keys = Vec::new();
+    for scope in ["read", "write", "admin"] {
+        let (status, v) = admin
+            .post(
+                "/api/v1/api-keys",
+                &json!({"name": format!("{scope} key"), "scope": scope}),
+            )
+            .await;
+        assert_eq!(status, 201, "{v}");
+        assert_eq!(v["data"]["scope"], scope);
+        let mut api = admin.clone();
+        api.token = Some(v["data"]["token"].as_str().unwrap().to_owned());
+        keys.push((v["data"]["id"].as_i64().unwrap(), api));
+    }
+    let monitor = json!({"name": "m", "type": "push", "interval": 60});
+    let node_body = json!({"node_id": "n9", "host": "n9:3001"});
+    let (read, write, adm) = (&keys[0].1, &keys[1].1, &keys[2].1);
+
+    assert_eq!(read.get("/api/v1/monitors").await.0, 200);
+    let (status, v) = read.post("/api/v1/monitors", &monitor).await;
+    assert_eq!(status, 403, "{v}");
+    assert!(v["msg"].as_str().unwrap().contains("needs write"), "{v}");
+    assert_eq!(write.post("/api/v1/monitors", &monitor).await.0, 201);
+    assert_eq!(write.post("/api/v1/nodes", &node_body).await.0, 403);
+    assert_eq!(write.get("/api/v1/api-keys").await.0, 403);
+    assert_eq!(adm.post("/api/v1/nodes", &node_body).await.0, 201);
+
+    // The list shows scopes, never a secret.
+    let (status, list) = adm.get("/api/v1/api-keys").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"].as_array().unwrap().len(), 3);
+    assert!(!list.to_string().contains(write.token.as_deref().unwrap()));
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("token").is_none())
+    );
+
+    let (status, v) = admin
+        .post("/api/v1/api-keys", &json!({"name": "x", "scope": "root"}))
+        .await;
+    assert_eq!(
+        (status, v["errors"][0]["field"].clone()),
+        (400, json!("scope"))
+    );
+
+    // Revoked: it opens nothing.
+    let (wid, _) = &keys[1];
+    let (status, _) = admin
+        .send("DELETE", &format!("/api/v1/api-keys/{wid}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(write.get("/api/v1/monitors").await.0, 401);
 }

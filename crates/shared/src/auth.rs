@@ -45,6 +45,52 @@ pub fn token_from_header(value: &str) -> &str {
     }
 }
 
+/// What an API key may do; each scope includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Reads (GET and HEAD).
+    Read,
+    /// Reads, and changes to monitors, channels and tags.
+    Write,
+    /// Everything: also the cluster's nodes and the API keys themselves.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s.trim())
+    }
+
+    /// The scope a request needs: the node registry's changes and the API
+    /// keys need `admin`, other changes `write`, reads `read`.
+    pub fn needed(method: &str, path: &str) -> Scope {
+        let read = matches!(method, "GET" | "HEAD" | "OPTIONS");
+        if path.starts_with("/api/v1/api-keys") || (!read && path.starts_with("/api/v1/nodes")) {
+            Scope::Admin
+        } else if read {
+            Scope::Read
+        } else {
+            Scope::Write
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The bootstrap token (`PICKET_API_TOKEN`), held only as its hash.
 #[derive(Clone, Default)]
 pub struct Bootstrap(Option<String>);
@@ -82,6 +128,25 @@ mod tests {
         assert_eq!(token_from_header("Bearer abc"), "abc");
         assert_eq!(token_from_header("bearer  abc "), "abc");
         assert_eq!(token_from_header("abc"), "abc");
+    }
+
+    #[test]
+    fn scopes_needed_by_requests() {
+        for (method, path, want) in [
+            ("GET", "/api/v1/monitors", Scope::Read),
+            ("HEAD", "/api/v1/monitors/3", Scope::Read),
+            ("POST", "/api/v1/monitors", Scope::Write),
+            ("DELETE", "/api/v1/tags/1", Scope::Write),
+            ("GET", "/api/v1/nodes", Scope::Read),
+            ("POST", "/api/v1/nodes", Scope::Admin),
+            ("GET", "/api/v1/api-keys", Scope::Admin),
+            ("DELETE", "/api/v1/api-keys/2", Scope::Admin),
+        ] {
+            assert_eq!(Scope::needed(method, path), want, "{method} {path}");
+        }
+        assert!(Scope::Admin > Scope::Write && Scope::Write > Scope::Read);
+        assert_eq!(Scope::parse("write"), Some(Scope::Write));
+        assert_eq!(Scope::parse("root"), None);
     }
 
     #[test]

@@ -258,6 +258,10 @@ pub enum NodeCommand {
         /// A name to recognise the key by.
         #[arg(long)]
         name: String,
+        /// What it may do: `read`, `write` (monitors, channels, tags) or
+        /// `admin` (also nodes and keys).
+        #[arg(long, default_value = "admin")]
+        scope: String,
     },
     /// Applies the database migrations and exits.
     Migrate,

@@ -171,7 +171,10 @@ async fn node_registration_keeps_offline_but_revives_leaving() {
 async fn api_keys_are_stored_hashed_and_verified() {
     for t in backends().await {
         let db = &t.db;
-        let (id, token) = db.create_api_key("ci").await.unwrap();
+        let (id, token) = db
+            .create_api_key("ci", picket_shared::auth::Scope::Admin)
+            .await
+            .unwrap();
         assert!(db.verify_api_key(&token).await.unwrap(), "{}", t.label);
         assert!(!db.verify_api_key(&format!("{token}x")).await.unwrap());
         assert!(

@@ -111,7 +111,7 @@ pub async fn metrics_allowed(
     }
     Ok(metrics_token.matches(&secret)
         || st.0.bootstrap.matches(&secret)
-        || st.0.db.verify_api_key(&secret).await?)
+        || st.0.db.api_key_scope(&secret).await?.is_some())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod events;
 pub mod guard;
+pub(crate) mod keys;
 mod monitors;
 mod nodes;
 pub(crate) mod notifications;
@@ -20,7 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use picket_shared::auth::{Bootstrap, token_from_header};
+use picket_shared::auth::{Bootstrap, Scope, token_from_header};
 use picket_shared::db::{Db, DbError};
 use picket_shared::monitor::{FieldError, Limits};
 use picket_shared::{NodeId, VERSION};
@@ -105,6 +106,8 @@ pub fn router(state: AppState, pages: Router<AppState>) -> Router {
             get(notifications::deliveries),
         )
         .route("/api/v1/events", get(events::stream))
+        .route("/api/v1/api-keys", get(keys::list).post(keys::create))
+        .route("/api/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
         .route("/api/v1/tags", get(tags::list).post(tags::create))
         .route(
             "/api/v1/tags/{id}",
@@ -329,12 +332,28 @@ async fn require_key(
         let addr = guard::client_addr(req.headers(), guard::peer(req.extensions()));
         let keys = guard::attempt_keys(&addr, Some(token));
         guard::refuse_if_locked(&st, &keys, now)?;
-        return if st.0.bootstrap.matches(token) || st.0.db.verify_api_key(token).await? {
-            Ok(next.run(req).await)
+        let scope = if st.0.bootstrap.matches(token) {
+            Some(Scope::Admin)
         } else {
-            guard::count_failure(&st, &keys, now);
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key"))
+            st.0.db.api_key_scope(token).await?
         };
+        let Some(scope) = scope else {
+            guard::count_failure(&st, &keys, now);
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid API key"));
+        };
+        let need = Scope::needed(req.method().as_str(), req.uri().path());
+        if scope < need {
+            return Err(ApiError::field(
+                StatusCode::FORBIDDEN,
+                "Authorization",
+                format!(
+                    "this key's scope is {scope}; {} {} needs {need}",
+                    req.method(),
+                    req.uri().path()
+                ),
+            ));
+        }
+        return Ok(next.run(req).await);
     }
     let Some(cookie) = cookie(req.headers(), SESSION_COOKIE) else {
         return Err(ApiError::new(

@@ -13,8 +13,7 @@ use maud::{Markup, html};
 use picket_shared::db::Session;
 use serde::Deserialize;
 
-/// Longest key name.
-const NAME_MAX: usize = 100;
+use crate::api::keys::NAME_MAX;
 
 fn render(
     session: &Session,
@@ -42,6 +41,12 @@ fn render(
                     input #name type="text" name="name" maxlength=(NAME_MAX) required aria-invalid=[error.map(|_| "true")];
                     @if let Some(e) = error { div.field-error id="err-name" { (e) } }
                     div.hint { "What uses it, e.g. \"deploy pipeline\"." }
+                    label for="scope" { "What it may do" }
+                    select #scope name="scope" {
+                        option value="read" { "read: look only" }
+                        option value="write" { "write: also change monitors, channels and tags" }
+                        option value="admin" selected { "admin: everything, also nodes and keys" }
+                    }
                     p { button.primary type="submit" { "Create key" } }
                 }
             }
@@ -49,11 +54,12 @@ fn render(
                 p.muted { "No keys yet." }
             } @else {
                 table.list {
-                    thead { tr { th { "Name" } th { "Created" } th { "State" } th {} } }
+                    thead { tr { th { "Name" } th { "Scope" } th { "Created" } th { "State" } th {} } }
                     tbody {
                         @for k in keys {
                             tr {
                                 td { (k.name) }
+                                td { (k.scope.as_str()) }
                                 td.num { time datetime=(iso(k.created_at)) { (human(k.created_at)) } }
                                 td { @if k.active { "active" } @else { span.muted { "revoked" } } }
                                 td {
@@ -84,6 +90,8 @@ pub struct KeyForm {
     csrf: String,
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    scope: String,
 }
 
 pub async fn create(
@@ -93,21 +101,29 @@ pub async fn create(
 ) -> PageResult {
     check_csrf(&session, Some(&f.csrf))?;
     let name = f.name.trim();
+    // A form from before scopes existed sends none: what keys were then.
+    let scope = match f.scope.as_str() {
+        "" => Some(picket_shared::auth::Scope::Admin),
+        s => picket_shared::auth::Scope::parse(s),
+    };
     let error = if name.is_empty() {
         Some("is required".to_owned())
     } else if name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
         Some(format!(
             "must be at most {NAME_MAX} characters, without control characters"
         ))
+    } else if scope.is_none() {
+        Some("the scope must be read, write or admin".to_owned())
     } else {
         None
     };
-    if let Some(e) = error {
+    let (Some(scope), None) = (scope, &error) else {
+        let e = error.unwrap_or_default();
         let keys = st.0.db.api_keys().await?;
         let body = render(&session, &keys, None, Some(&e));
         return Ok((StatusCode::BAD_REQUEST, body).into_response());
-    }
-    let (id, token) = st.0.db.create_api_key(name).await?;
+    };
+    let (id, token) = st.0.db.create_api_key(name, scope).await?;
     tracing::info!(key = id, by = %session.username, "API key created");
     let keys = st.0.db.api_keys().await?;
     let mut r = render(&session, &keys, Some((name, &token)), None).into_response();
