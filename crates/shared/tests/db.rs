@@ -323,3 +323,29 @@ async fn a_deadlock_victim_is_told_apart_from_other_errors() {
     );
     assert!(!other.is_deadlock(), "{other:?}");
 }
+
+/// The SQLite file holds push tokens, target credentials and key hashes:
+/// only its owner may read it (and so its WAL, which SQLite creates alike).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_sqlite_database_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = picket_testkit::db::sqlite().await;
+    let path = t
+        .url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    t.db.create_api_key("k", picket_shared::auth::Scope::Read)
+        .await
+        .unwrap();
+    for suffix in ["", "-wal"] {
+        let mode = std::fs::metadata(format!("{path}{suffix}"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{path}{suffix}: {mode:o}");
+    }
+}

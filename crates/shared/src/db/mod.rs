@@ -143,6 +143,33 @@ pub struct Db {
     events: std::sync::Arc<crate::notify::EventCounts>,
 }
 
+/// Makes a SQLite database file (and its `-wal` and `-shm`, which SQLite
+/// creates with the file's own mode) readable by its owner only: it holds
+/// push tokens, target credentials and key hashes.
+fn owner_only(url: &str) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = url
+            .trim_start_matches("sqlite:")
+            .trim_start_matches("//")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        if path.is_empty() || path.starts_with(':') {
+            return; // in memory
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let p = format!("{path}{suffix}");
+            if std::path::Path::new(&p).exists()
+                && let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))
+            {
+                tracing::warn!(file = %p, cause = %e, "cannot make the database file private");
+            }
+        }
+    }
+}
+
 impl Db {
     /// The notification events this handle's writes created, by kind
     /// (`picket_notification_events_total`).
@@ -179,6 +206,9 @@ impl Db {
             });
         }
         let pool = opts.connect(&url).await?;
+        if backend == Backend::Sqlite {
+            owner_only(&url);
+        }
         Ok(Db {
             pool,
             backend,
