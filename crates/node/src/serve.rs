@@ -55,10 +55,7 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(limits.header_read));
+    builder.http2().timer(TokioTimer::new());
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {

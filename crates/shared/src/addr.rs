@@ -4,6 +4,13 @@
 
 use std::net::IpAddr;
 
+/// A host without the brackets of an IPv6 literal (`[::1]` → `::1`).
+pub fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// Longest host name (RFC 1123, without the trailing dot).
 pub const HOSTNAME_MAX: usize = 253;
 
@@ -16,11 +23,7 @@ pub fn check_hostname(h: &str, underscores: bool) -> Result<(), String> {
     if h.is_empty() {
         return Err("must not be empty".into());
     }
-    let literal = h
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .unwrap_or(h);
-    if literal.parse::<IpAddr>().is_ok() {
+    if unbracket(h).parse::<IpAddr>().is_ok() {
         return Ok(());
     }
     let name = h.strip_suffix('.').unwrap_or(h);

@@ -143,11 +143,7 @@ impl EgressPolicy {
     /// A literal address in a monitor's target (`http://169.254.169.254/`,
     /// a `hostname` that is an IP), refused when it is saved.
     pub fn check_literal(&self, host: &str) -> Result<(), String> {
-        let h = host
-            .strip_prefix('[')
-            .and_then(|x| x.strip_suffix(']'))
-            .unwrap_or(host);
-        match h.parse::<IpAddr>() {
+        match crate::addr::unbracket(host).parse::<IpAddr>() {
             Ok(ip) => self.check(ip),
             Err(_) => Ok(()),
         }

@@ -151,10 +151,7 @@ async fn permitted(
     host: &str,
     port: u16,
 ) -> Result<Vec<SocketAddr>, String> {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
+    let bare = picket_shared::addr::unbracket(host);
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
         .await
         .map_err(|e| format!("{host}: {e}"))?
